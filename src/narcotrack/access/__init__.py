@@ -1,0 +1,1 @@
+"""Users, authentication, roles, the sharing policy, pseudonymisation and the audit chain."""

@@ -1,0 +1,1 @@
+"""The language of the system: vocabularies, places and validated models."""

@@ -1,0 +1,1 @@
+"""Schema, migrations and repository functions: SQLite by default, PostgreSQL for servers."""

@@ -1,0 +1,243 @@
+"""Repository functions: the only way the rest of narcotrack writes to or reads records from the store.
+
+Functions take a SQLAlchemy ``Session`` or ``Connection`` and plain values or validated domain models,
+and return ORM rows or plain dicts. They do not decide who may see what: that is ``narcotrack.access``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from narcotrack.domain.ids import uuid7
+from narcotrack.domain.models import IncidentIn, OperationIn, PersonIn, UserIn
+from narcotrack.domain.places import resolve_commune, resolve_district, resolve_province
+from narcotrack.domain.units import mass_kg
+from narcotrack.domain.vocab import vocabularies
+from narcotrack.errors import Conflict, InvalidInput, NotFound
+from narcotrack.store import migrate, seed
+from narcotrack.store.schema import (
+    Arrest,
+    Incident,
+    Operation,
+    OperationParticipant,
+    Organisation,
+    Person,
+    PersonIdentity,
+    RecordHistory,
+    Seizure,
+    User,
+    utcnow,
+)
+
+
+def init_store(engine: Engine) -> dict[str, int]:
+    """Create or upgrade the schema and load reference data; safe to run again."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        return seed.seed_all(conn)
+
+
+def org_by_code(session: Session | Connection, code: str) -> Organisation:
+    row = session.execute(select(Organisation).where(Organisation.code == code)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no organisation with code {code!r}")
+    return row  # type: ignore[no-any-return]
+
+
+def org_id_by_code(session: Session | Connection, code: str) -> str:
+    org_id = session.scalar(select(Organisation.id).where(Organisation.code == code))
+    if org_id is None:
+        raise NotFound(f"no organisation with code {code!r}")
+    return str(org_id)
+
+
+def create_user(session: Session, data: UserIn) -> User:
+    from narcotrack.access.passwords import hash_password
+
+    org = org_by_code(session, data.org)
+    user = User(id=uuid7(), username=data.username, display_name=data.display_name or data.username,
+                org_id=org.id, role=data.role, password_hash=hash_password(data.password))
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"a user named {data.username!r} already exists") from exc
+    return user
+
+
+def locate(province: str | None, district: str | None = None, commune: str | None = None) -> dict[str, Any]:
+    """Resolve a Cambodian place given at any level to place id and province/district codes."""
+    if not province:
+        raise InvalidInput("a Cambodian place needs at least a province")
+    prov = resolve_province(province)
+    if prov is None:
+        raise InvalidInput(f"unknown province {province!r}")
+    code, dist = prov, None
+    if district:
+        dist = resolve_district(district, prov)
+        if dist is None:
+            raise InvalidInput(f"unknown district {district!r} in {prov}")
+        code = dist
+        if commune:
+            comm = resolve_commune(commune, dist)
+            if comm is None:
+                raise InvalidInput(f"unknown commune {commune!r} in {dist}")
+            code = comm
+    return {"place_id": seed.place_id(code), "province_code": prov, "district_code": dist, "country": "KH"}
+
+
+def _person_rows(data: PersonIn, owner_org_id: str, now: dt.datetime) -> tuple[Person, PersonIdentity]:
+    pid = uuid7()
+    person = Person(id=pid, sex=data.sex, nationality=data.nationality,
+                    birth_year=data.date_of_birth.year if data.date_of_birth else None,
+                    owner_org_id=owner_org_id, marking=data.marking, distribution=data.distribution,
+                    sharing_group_id=data.sharing_group_id, created_at=now, updated_at=now)
+    ident = PersonIdentity(person_id=pid, name_km=data.name_km, name_latin=data.name_latin,
+                           aliases=data.aliases, date_of_birth=data.date_of_birth, age_reported=data.age,
+                           id_numbers=data.id_numbers, updated_at=now)
+    return person, ident
+
+
+def create_incident(session: Session, data: IncidentIn, *, user_id: str | None = None,
+                    source: str = "form", source_ref: str | None = None) -> str:
+    """Store an incident with its seizures and arrests (and any new persons); returns the incident id."""
+    now = utcnow()
+    reporting = org_id_by_code(session, data.reporting_org)
+    where: dict[str, Any]
+    if data.country == "KH" or data.country is None:
+        where = locate(data.province, data.district, data.commune)
+    else:
+        where = {"place_id": seed.place_id(data.country), "province_code": None, "district_code": None,
+                 "country": data.country}
+    incident = Incident(id=uuid7(), occurred_on=data.occurred_on, place_text=data.place_text,
+                        place_kind=data.place_kind, reporting_org_id=reporting, operation_id=data.operation_id,
+                        narrative=data.narrative, source=source, source_ref=source_ref, created_by=user_id,
+                        owner_org_id=reporting, marking=data.marking, distribution=data.distribution,
+                        sharing_group_id=data.sharing_group_id, created_at=now, updated_at=now, **where)
+    session.add(incident)
+    session.flush()  # no ORM relationships: parents are written before children explicitly
+    for s in data.seizures:
+        session.add(Seizure(id=uuid7(), incident_id=incident.id, drug=s.drug, quantity=s.quantity, unit=s.unit,
+                            mass_kg=mass_kg(s.quantity, s.unit, s.drug), purity_pct=s.purity_pct,
+                            concealment=s.concealment, transport_mode=s.transport_mode,
+                            packaging_marking=s.packaging_marking, producing_country=s.producing_country,
+                            origin_country=s.origin_country, transit_countries=" ".join(s.transit_countries),
+                            destination_country=s.destination_country, created_at=now, updated_at=now))
+    for a in data.arrests:
+        person_id = a.person_id
+        if a.person is not None:
+            person, ident = _person_rows(a.person, reporting, now)
+            session.add(person)
+            session.flush()
+            session.add(ident)
+            person_id = person.id
+        elif session.get(Person, person_id) is None:
+            raise NotFound(f"no person with id {person_id}")
+        session.add(Arrest(id=uuid7(), incident_id=incident.id, person_id=person_id, role=a.role,
+                           charges=a.charges, outcome=a.outcome, created_at=now, updated_at=now))
+    session.flush()
+    return incident.id
+
+
+_EDITABLE_INCIDENT = {"occurred_on", "place_text", "place_kind", "narrative", "operation_id", "marking",
+                      "distribution", "sharing_group_id"}
+
+
+def update_incident(session: Session, incident_id: str, changes: dict[str, Any], *,
+                    user_id: str | None = None, expected_version: int | None = None) -> Incident:
+    """Change fields of an incident, keeping the old and new value of each in the record's history."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    unknown = set(changes) - _EDITABLE_INCIDENT
+    if unknown:
+        raise InvalidInput(f"these incident fields cannot be changed here: {', '.join(sorted(unknown))}")
+    if expected_version is not None and incident.version != expected_version:
+        raise Conflict(f"incident {incident_id} changed since version {expected_version}")
+    v = vocabularies()
+    if "marking" in changes and changes["marking"] not in v.markings:
+        raise InvalidInput(f"unknown marking {changes['marking']!r}")
+    if "distribution" in changes and changes["distribution"] not in v.distributions:
+        raise InvalidInput(f"unknown distribution {changes['distribution']!r}")
+    diff = {}
+    for key, new in changes.items():
+        old = getattr(incident, key)
+        if old != new:
+            diff[key] = {"from": _jsonable(old), "to": _jsonable(new)}
+            setattr(incident, key, new)
+    if diff:
+        incident.version += 1
+        session.add(RecordHistory(record_type="incident", record_id=incident_id, version=incident.version,
+                                  user_id=user_id, action="update", changes=diff))
+        session.flush()
+    return incident
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def history(session: Session, record_type: str, record_id: str) -> list[RecordHistory]:
+    q = (select(RecordHistory).where(RecordHistory.record_type == record_type, RecordHistory.record_id == record_id)
+         .order_by(RecordHistory.version))
+    return list(session.scalars(q))
+
+
+def create_operation(session: Session, data: OperationIn) -> str:
+    lead = org_id_by_code(session, data.lead_org)
+    op = Operation(id=uuid7(), name=data.name, code=data.code, kind=data.kind, lead_org_id=lead,
+                   start_date=data.start_date, end_date=data.end_date, outcomes=data.outcomes,
+                   owner_org_id=lead, marking=data.marking, distribution=data.distribution,
+                   sharing_group_id=data.sharing_group_id)
+    session.add(op)
+    session.flush()
+    for code in {data.lead_org, *data.participants}:
+        session.add(OperationParticipant(operation_id=op.id, org_id=org_id_by_code(session, code),
+                                         role="lead" if code == data.lead_org else "participant"))
+    session.flush()
+    return op.id
+
+
+def get_incident(session: Session, incident_id: str) -> dict[str, Any]:
+    """An incident with its seizures and arrests (person ids only: identity is read through access)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    seizures = session.scalars(select(Seizure).where(Seizure.incident_id == incident_id)).all()
+    arrests = session.scalars(select(Arrest).where(Arrest.incident_id == incident_id)).all()
+    return {"incident": incident, "seizures": list(seizures), "arrests": list(arrests)}
+
+
+def headline_figures(conn: Connection | Session, *, since: dt.date | None = None) -> dict[str, Any]:
+    """Counts the home page shows, each named for what it counts (incidents, seizures, persons, kg)."""
+    inc = select(func.count()).select_from(Incident)
+    sei = select(func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0)).select_from(Seizure)
+    arr = select(func.count(), func.count(func.distinct(Arrest.person_id))).select_from(Arrest)
+    if since is not None:
+        inc = inc.where(Incident.occurred_on >= since)
+        sei = sei.join(Incident, Incident.id == Seizure.incident_id).where(Incident.occurred_on >= since)
+        arr = arr.join(Incident, Incident.id == Arrest.incident_id).where(Incident.occurred_on >= since)
+    n_seizures, kg = conn.execute(sei).one()
+    n_arrests, n_persons = conn.execute(arr).one()
+    by_drug = conn.execute(
+        select(Seizure.drug, func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0))
+        .group_by(Seizure.drug).order_by(func.coalesce(func.sum(Seizure.mass_kg), 0.0).desc()).limit(8)
+    ).all()
+    last = conn.scalar(select(func.max(Incident.occurred_on)))
+    return {
+        "incidents": conn.scalar(inc) or 0,
+        "seizures": n_seizures or 0,
+        "kg_seized": float(kg or 0.0),
+        "arrests": n_arrests or 0,
+        "persons_arrested": n_persons or 0,
+        "persons_recorded": conn.scalar(select(func.count()).select_from(Person)) or 0,
+        "operations": conn.scalar(select(func.count()).select_from(Operation)) or 0,
+        "by_drug": [{"drug": d, "seizures": n, "kg": float(k or 0)} for d, n, k in by_drug],
+        "latest_incident": last,
+    }

@@ -1,0 +1,377 @@
+"""The relational schema (SQLAlchemy 2 declarative).
+
+Conventions, the same on every table: a UUID string primary key ``id``; ``created_at``/``updated_at``
+stamps in UTC; ``version`` counts changes (every change after creation is kept in ``record_history``).
+Shareable records carry the owner organisation, TLP 2.0 marking, distribution and sharing group.
+Identity fields of persons live in ``person_identity`` alone, so access to them is one table to guard,
+encrypt or erase.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MARKINGS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
+DISTRIBUTIONS = ("owner", "domestic", "group", "partners")
+
+ID = String(36)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Stamped:
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Shareable:
+    """Sharing fields of every record an organisation may share (DESIGN.md, 'Sharing')."""
+
+    @declared_attr
+    def owner_org_id(cls) -> Mapped[str]:
+        return mapped_column(ID, ForeignKey("organisation.id"), index=True)
+
+    marking: Mapped[str] = mapped_column(String(16), default="AMBER")
+    distribution: Mapped[str] = mapped_column(String(16), default="domestic")
+
+    @declared_attr
+    def sharing_group_id(cls) -> Mapped[str | None]:
+        return mapped_column(ID, ForeignKey("sharing_group.id"), nullable=True)
+
+    @declared_attr
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            CheckConstraint(_in("marking", MARKINGS), name="marking"),
+            CheckConstraint(_in("distribution", DISTRIBUTIONS), name="distribution"),
+            CheckConstraint("distribution <> 'group' OR sharing_group_id IS NOT NULL", name="group_needs_id"),
+        )
+
+
+class Organisation(Stamped, Base):
+    __tablename__ = "organisation"
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_km: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(40))
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    domestic: Mapped[bool] = mapped_column(Boolean, default=True)
+    parent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("organisation.id"), nullable=True)
+
+
+class SharingGroup(Stamped, Base):
+    __tablename__ = "sharing_group"
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    owner_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+    agreement: Mapped[str] = mapped_column(Text, default="")
+    allows_identity: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class SharingGroupMember(Base):
+    __tablename__ = "sharing_group_member"
+    group_id: Mapped[str] = mapped_column(ID, ForeignKey("sharing_group.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), primary_key=True)
+
+
+class User(Stamped, Base):
+    __tablename__ = "app_user"
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (CheckConstraint(_in("role", ("admin", "analyst", "officer", "liaison", "viewer")), name="role"),)
+
+
+class Place(Stamped, Base):
+    """A gazetteer unit (province to village), a country, or a named point such as a checkpoint."""
+
+    __tablename__ = "place"
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    level: Mapped[str] = mapped_column(String(16))  # country | province | district | commune | village | point
+    parent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("place.id"), nullable=True, index=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_km: Mapped[str] = mapped_column(String(200), default="")
+    country: Mapped[str] = mapped_column(String(2))
+    kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ImportBatch(Stamped, Base):
+    """One file imported: what it was, who imported it, what came of it."""
+
+    __tablename__ = "import_batch"
+    file_name: Mapped[str] = mapped_column(String(400))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(20))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_skipped_existing: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_id: Mapped[str | None] = mapped_column(ID, ForeignKey("app_user.id"), nullable=True)
+    org_id: Mapped[str | None] = mapped_column(ID, ForeignKey("organisation.id"), nullable=True)
+
+
+class Operation(Stamped, Shareable, Base):
+    __tablename__ = "operation"
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(60), unique=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    lead_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    outcomes: Mapped[str] = mapped_column(Text, default="")
+
+
+class OperationParticipant(Base):
+    __tablename__ = "operation_participant"
+    operation_id: Mapped[str] = mapped_column(ID, ForeignKey("operation.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), default="participant")
+
+
+class Incident(Stamped, Shareable, Base):
+    """One law-enforcement event: a seizure, an arrest, or both."""
+
+    __tablename__ = "incident"
+    occurred_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    place_id: Mapped[str | None] = mapped_column(ID, ForeignKey("place.id"), nullable=True)
+    province_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    district_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    place_text: Mapped[str] = mapped_column(String(400), default="")
+    admin_division_text: Mapped[str] = mapped_column(String(200), default="")
+    place_kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reporting_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+    operation_id: Mapped[str | None] = mapped_column(ID, ForeignKey("operation.id"), nullable=True, index=True)
+    narrative: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    import_batch_id: Mapped[str | None] = mapped_column(ID, ForeignKey("import_batch.id"), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(ID, ForeignKey("app_user.id"), nullable=True)
+
+
+Index("ix_incident_occurred_on", Incident.occurred_on)
+Index("ix_incident_province_date", Incident.province_code, Incident.occurred_on)
+Index("ix_incident_district", Incident.district_code)
+Index("ix_incident_reporting_org", Incident.reporting_org_id, Incident.occurred_on)
+Index("ix_incident_country_date", Incident.country, Incident.occurred_on)
+Index("uq_incident_source_ref", Incident.source, Incident.source_ref, unique=True)
+
+
+class Seizure(Stamped, Base):
+    __tablename__ = "seizure"
+    incident_id: Mapped[str] = mapped_column(ID, ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    drug: Mapped[str] = mapped_column(String(40))
+    drug_reported: Mapped[str] = mapped_column(String(200), default="")
+    quantity: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    unit_reported: Mapped[str] = mapped_column(String(60), default="")
+    mass_kg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    purity_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    concealment: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    transport_mode: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    packaging_marking: Mapped[str] = mapped_column(String(200), default="")
+    producing_country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    origin_country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    transit_countries: Mapped[str] = mapped_column(String(60), default="")  # space-separated ISO codes
+    destination_country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    routing: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    likely_duplicate_of: Mapped[str | None] = mapped_column(ID, nullable=True)
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_nonneg"),
+        CheckConstraint("purity_pct IS NULL OR (purity_pct >= 0 AND purity_pct <= 100)", name="purity_pct"),
+    )
+
+
+Index("ix_seizure_drug", Seizure.drug)
+
+
+class Person(Stamped, Shareable, Base):
+    """A suspect. Only non-identifying attributes live here; names and numbers are in PersonIdentity."""
+
+    __tablename__ = "person"
+    sex: Mapped[str] = mapped_column(String(1), default="X")
+    nationality: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    birth_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class PersonIdentity(Base):
+    """Personal data of a person, kept apart so that one policy, encryption or erasure covers it all."""
+
+    __tablename__ = "person_identity"
+    person_id: Mapped[str] = mapped_column(ID, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    name_km: Mapped[str] = mapped_column(String(200), default="")
+    name_latin: Mapped[str] = mapped_column(String(200), default="")
+    aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    age_reported: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    id_numbers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PersonTruth(Base):
+    """Ground truth for entity-resolution tests: which person records are the same human (demo only)."""
+
+    __tablename__ = "person_truth"
+    person_id: Mapped[str] = mapped_column(ID, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    truth_key: Mapped[str] = mapped_column(String(40), index=True)
+    group_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class Arrest(Stamped, Base):
+    __tablename__ = "arrest"
+    incident_id: Mapped[str] = mapped_column(ID, ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[str] = mapped_column(ID, ForeignKey("person.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    charges: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    age_at_arrest: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    __table_args__ = (UniqueConstraint("incident_id", "person_id", name="incident_person"),)
+
+
+class IntelReport(Stamped, Shareable, Base):
+    """Free-text intelligence graded on the Admiralty scale (source reliability x information credibility)."""
+
+    __tablename__ = "intel_report"
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    reported_on: Mapped[dt.date] = mapped_column(Date)
+    source_reliability: Mapped[str] = mapped_column(String(1))
+    info_credibility: Mapped[str] = mapped_column(String(1))
+    reporting_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+
+
+class IntelLink(Base):
+    __tablename__ = "intel_link"
+    report_id: Mapped[str] = mapped_column(ID, ForeignKey("intel_report.id", ondelete="CASCADE"), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class TrainingEvent(Stamped, Shareable, Base):
+    __tablename__ = "training_event"
+    title: Mapped[str] = mapped_column(String(300))
+    topic: Mapped[str] = mapped_column(String(40))
+    provider_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+    place_id: Mapped[str | None] = mapped_column(ID, ForeignKey("place.id"), nullable=True)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class TrainingParticipation(Base):
+    __tablename__ = "training_participation"
+    event_id: Mapped[str] = mapped_column(ID, ForeignKey("training_event.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), primary_key=True)
+    participants: Mapped[int] = mapped_column(Integer)
+    female: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CommunityCampaign(Stamped, Shareable, Base):
+    __tablename__ = "community_campaign"
+    name: Mapped[str] = mapped_column(String(300))
+    org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+    province_code: Mapped[str] = mapped_column(String(12))
+    audience: Mapped[str] = mapped_column(String(20))
+    reach: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class DrugUseIndicator(Stamped, Shareable, Base):
+    """One figure: a measure for a period, province, drug, sex and age band (e.g. treatment admissions)."""
+
+    __tablename__ = "drug_use_indicator"
+    measure: Mapped[str] = mapped_column(String(40))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    province_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    drug: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sex: Mapped[str] = mapped_column(String(1), default="X")
+    age_band: Mapped[str] = mapped_column(String(10), default="all")
+    value: Mapped[float] = mapped_column(Float)
+    source_text: Mapped[str] = mapped_column(String(300), default="")
+
+
+class RecordHistory(Base):
+    """Every change to a record after its creation: which fields, from what, to what, by whom."""
+
+    __tablename__ = "record_history"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(ID)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    action: Mapped[str] = mapped_column(String(20))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+Index("ix_record_history_record", RecordHistory.record_type, RecordHistory.record_id)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained log of who did what (the chain itself is built by narcotrack.access)."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    org_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    record_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    record_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+SHAREABLE_TABLES = ("incident", "person", "operation", "intel_report", "training_event",
+                    "community_campaign", "drug_use_indicator")
