@@ -22,7 +22,9 @@ from narcotrack.store.repo import init_store
 from narcotrack.store.seed import organisation_rows
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-PG_ADMIN_URL = os.environ.get("NARCOTRACK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "NARCOTRACK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REFERENCE_TABLES = {"place", "organisation", "alembic_version"}
 
 
@@ -49,8 +51,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh, migrated PostgreSQL database for this test session."""
-    admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     try:
         with admin.connect():
             pass

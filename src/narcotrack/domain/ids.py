@@ -19,7 +19,9 @@ def uuid7(ms: int | None = None, rand: random.Random | None = None) -> str:
     """A version-7 UUID string; pass ``ms`` and a seeded ``rand`` for deterministic ids (demo data)."""
     ts = int(time.time() * 1000) if ms is None else ms
     tail = rand.getrandbits(74) if rand is not None else int.from_bytes(os.urandom(10), "big") >> 6
-    value = (ts & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (tail >> 62) << 64 | 0b10 << 62 | (tail & ((1 << 62) - 1))
+    value = (
+        (ts & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (tail >> 62) << 64 | 0b10 << 62 | (tail & ((1 << 62) - 1))
+    )
     return str(uuid.UUID(int=value))
 
 

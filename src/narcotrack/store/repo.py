@@ -20,6 +20,7 @@ from narcotrack.domain.units import mass_kg
 from narcotrack.domain.vocab import vocabularies
 from narcotrack.errors import Conflict, InvalidInput, NotFound
 from narcotrack.store import migrate, seed
+from narcotrack.store.db import check_reachable
 from narcotrack.store.schema import (
     Arrest,
     Incident,
@@ -37,6 +38,7 @@ from narcotrack.store.schema import (
 
 def init_store(engine: Engine) -> dict[str, int]:
     """Create or upgrade the schema and load reference data; safe to run again."""
+    check_reachable(engine)
     migrate.upgrade(engine)
     with engine.begin() as conn:
         return seed.seed_all(conn)
@@ -46,7 +48,7 @@ def org_by_code(session: Session | Connection, code: str) -> Organisation:
     row = session.execute(select(Organisation).where(Organisation.code == code)).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no organisation with code {code!r}")
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 def org_id_by_code(session: Session | Connection, code: str) -> str:
@@ -60,8 +62,14 @@ def create_user(session: Session, data: UserIn) -> User:
     from narcotrack.access.passwords import hash_password
 
     org = org_by_code(session, data.org)
-    user = User(id=uuid7(), username=data.username, display_name=data.display_name or data.username,
-                org_id=org.id, role=data.role, password_hash=hash_password(data.password))
+    user = User(
+        id=uuid7(),
+        username=data.username,
+        display_name=data.display_name or data.username,
+        org_id=org.id,
+        role=data.role,
+        password_hash=hash_password(data.password),
+    )
     session.add(user)
     try:
         session.flush()
@@ -94,18 +102,39 @@ def locate(province: str | None, district: str | None = None, commune: str | Non
 
 def _person_rows(data: PersonIn, owner_org_id: str, now: dt.datetime) -> tuple[Person, PersonIdentity]:
     pid = uuid7()
-    person = Person(id=pid, sex=data.sex, nationality=data.nationality,
-                    birth_year=data.date_of_birth.year if data.date_of_birth else None,
-                    owner_org_id=owner_org_id, marking=data.marking, distribution=data.distribution,
-                    sharing_group_id=data.sharing_group_id, created_at=now, updated_at=now)
-    ident = PersonIdentity(person_id=pid, name_km=data.name_km, name_latin=data.name_latin,
-                           aliases=data.aliases, date_of_birth=data.date_of_birth, age_reported=data.age,
-                           id_numbers=data.id_numbers, updated_at=now)
+    person = Person(
+        id=pid,
+        sex=data.sex,
+        nationality=data.nationality,
+        birth_year=data.date_of_birth.year if data.date_of_birth else None,
+        owner_org_id=owner_org_id,
+        marking=data.marking,
+        distribution=data.distribution,
+        sharing_group_id=data.sharing_group_id,
+        created_at=now,
+        updated_at=now,
+    )
+    ident = PersonIdentity(
+        person_id=pid,
+        name_km=data.name_km,
+        name_latin=data.name_latin,
+        aliases=data.aliases,
+        date_of_birth=data.date_of_birth,
+        age_reported=data.age,
+        id_numbers=data.id_numbers,
+        updated_at=now,
+    )
     return person, ident
 
 
-def create_incident(session: Session, data: IncidentIn, *, user_id: str | None = None,
-                    source: str = "form", source_ref: str | None = None) -> str:
+def create_incident(
+    session: Session,
+    data: IncidentIn,
+    *,
+    user_id: str | None = None,
+    source: str = "form",
+    source_ref: str | None = None,
+) -> str:
     """Store an incident with its seizures and arrests (and any new persons); returns the incident id."""
     now = utcnow()
     reporting = org_id_by_code(session, data.reporting_org)
@@ -113,22 +142,54 @@ def create_incident(session: Session, data: IncidentIn, *, user_id: str | None =
     if data.country == "KH" or data.country is None:
         where = locate(data.province, data.district, data.commune)
     else:
-        where = {"place_id": seed.place_id(data.country), "province_code": None, "district_code": None,
-                 "country": data.country}
-    incident = Incident(id=uuid7(), occurred_on=data.occurred_on, place_text=data.place_text,
-                        place_kind=data.place_kind, reporting_org_id=reporting, operation_id=data.operation_id,
-                        narrative=data.narrative, source=source, source_ref=source_ref, created_by=user_id,
-                        owner_org_id=reporting, marking=data.marking, distribution=data.distribution,
-                        sharing_group_id=data.sharing_group_id, created_at=now, updated_at=now, **where)
+        where = {
+            "place_id": seed.place_id(data.country),
+            "province_code": None,
+            "district_code": None,
+            "country": data.country,
+        }
+    incident = Incident(
+        id=uuid7(),
+        occurred_on=data.occurred_on,
+        place_text=data.place_text,
+        place_kind=data.place_kind,
+        reporting_org_id=reporting,
+        operation_id=data.operation_id,
+        narrative=data.narrative,
+        source=source,
+        source_ref=source_ref,
+        created_by=user_id,
+        owner_org_id=reporting,
+        marking=data.marking,
+        distribution=data.distribution,
+        sharing_group_id=data.sharing_group_id,
+        created_at=now,
+        updated_at=now,
+        **where,
+    )
     session.add(incident)
     session.flush()  # no ORM relationships: parents are written before children explicitly
     for s in data.seizures:
-        session.add(Seizure(id=uuid7(), incident_id=incident.id, drug=s.drug, quantity=s.quantity, unit=s.unit,
-                            mass_kg=mass_kg(s.quantity, s.unit, s.drug), purity_pct=s.purity_pct,
-                            concealment=s.concealment, transport_mode=s.transport_mode,
-                            packaging_marking=s.packaging_marking, producing_country=s.producing_country,
-                            origin_country=s.origin_country, transit_countries=" ".join(s.transit_countries),
-                            destination_country=s.destination_country, created_at=now, updated_at=now))
+        session.add(
+            Seizure(
+                id=uuid7(),
+                incident_id=incident.id,
+                drug=s.drug,
+                quantity=s.quantity,
+                unit=s.unit,
+                mass_kg=mass_kg(s.quantity, s.unit, s.drug),
+                purity_pct=s.purity_pct,
+                concealment=s.concealment,
+                transport_mode=s.transport_mode,
+                packaging_marking=s.packaging_marking,
+                producing_country=s.producing_country,
+                origin_country=s.origin_country,
+                transit_countries=" ".join(s.transit_countries),
+                destination_country=s.destination_country,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     for a in data.arrests:
         person_id = a.person_id
         if a.person is not None:
@@ -139,18 +200,42 @@ def create_incident(session: Session, data: IncidentIn, *, user_id: str | None =
             person_id = person.id
         elif session.get(Person, person_id) is None:
             raise NotFound(f"no person with id {person_id}")
-        session.add(Arrest(id=uuid7(), incident_id=incident.id, person_id=person_id, role=a.role,
-                           charges=a.charges, outcome=a.outcome, created_at=now, updated_at=now))
+        session.add(
+            Arrest(
+                id=uuid7(),
+                incident_id=incident.id,
+                person_id=person_id,
+                role=a.role,
+                charges=a.charges,
+                outcome=a.outcome,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     session.flush()
     return incident.id
 
 
-_EDITABLE_INCIDENT = {"occurred_on", "place_text", "place_kind", "narrative", "operation_id", "marking",
-                      "distribution", "sharing_group_id"}
+_EDITABLE_INCIDENT = {
+    "occurred_on",
+    "place_text",
+    "place_kind",
+    "narrative",
+    "operation_id",
+    "marking",
+    "distribution",
+    "sharing_group_id",
+}
 
 
-def update_incident(session: Session, incident_id: str, changes: dict[str, Any], *,
-                    user_id: str | None = None, expected_version: int | None = None) -> Incident:
+def update_incident(
+    session: Session,
+    incident_id: str,
+    changes: dict[str, Any],
+    *,
+    user_id: str | None = None,
+    expected_version: int | None = None,
+) -> Incident:
     """Change fields of an incident, keeping the old and new value of each in the record's history."""
     incident = session.get(Incident, incident_id)
     if incident is None:
@@ -173,8 +258,16 @@ def update_incident(session: Session, incident_id: str, changes: dict[str, Any],
             setattr(incident, key, new)
     if diff:
         incident.version += 1
-        session.add(RecordHistory(record_type="incident", record_id=incident_id, version=incident.version,
-                                  user_id=user_id, action="update", changes=diff))
+        session.add(
+            RecordHistory(
+                record_type="incident",
+                record_id=incident_id,
+                version=incident.version,
+                user_id=user_id,
+                action="update",
+                changes=diff,
+            )
+        )
         session.flush()
     return incident
 
@@ -184,22 +277,40 @@ def _jsonable(value: Any) -> Any:
 
 
 def history(session: Session, record_type: str, record_id: str) -> list[RecordHistory]:
-    q = (select(RecordHistory).where(RecordHistory.record_type == record_type, RecordHistory.record_id == record_id)
-         .order_by(RecordHistory.version))
+    q = (
+        select(RecordHistory)
+        .where(RecordHistory.record_type == record_type, RecordHistory.record_id == record_id)
+        .order_by(RecordHistory.version)
+    )
     return list(session.scalars(q))
 
 
 def create_operation(session: Session, data: OperationIn) -> str:
     lead = org_id_by_code(session, data.lead_org)
-    op = Operation(id=uuid7(), name=data.name, code=data.code, kind=data.kind, lead_org_id=lead,
-                   start_date=data.start_date, end_date=data.end_date, outcomes=data.outcomes,
-                   owner_org_id=lead, marking=data.marking, distribution=data.distribution,
-                   sharing_group_id=data.sharing_group_id)
+    op = Operation(
+        id=uuid7(),
+        name=data.name,
+        code=data.code,
+        kind=data.kind,
+        lead_org_id=lead,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        outcomes=data.outcomes,
+        owner_org_id=lead,
+        marking=data.marking,
+        distribution=data.distribution,
+        sharing_group_id=data.sharing_group_id,
+    )
     session.add(op)
     session.flush()
     for code in {data.lead_org, *data.participants}:
-        session.add(OperationParticipant(operation_id=op.id, org_id=org_id_by_code(session, code),
-                                         role="lead" if code == data.lead_org else "participant"))
+        session.add(
+            OperationParticipant(
+                operation_id=op.id,
+                org_id=org_id_by_code(session, code),
+                role="lead" if code == data.lead_org else "participant",
+            )
+        )
     session.flush()
     return op.id
 
@@ -227,7 +338,9 @@ def headline_figures(conn: Connection | Session, *, since: dt.date | None = None
     n_arrests, n_persons = conn.execute(arr).one()
     by_drug = conn.execute(
         select(Seizure.drug, func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0))
-        .group_by(Seizure.drug).order_by(func.coalesce(func.sum(Seizure.mass_kg), 0.0).desc()).limit(8)
+        .group_by(Seizure.drug)
+        .order_by(func.coalesce(func.sum(Seizure.mass_kg), 0.0).desc())
+        .limit(8)
     ).all()
     last = conn.scalar(select(func.max(Incident.occurred_on)))
     return {

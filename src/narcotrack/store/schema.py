@@ -10,7 +10,7 @@ encrypt or erase.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -27,7 +27,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -51,7 +50,7 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: dict[Any, Any] = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Stamped:
@@ -79,7 +78,7 @@ class Shareable:
     def sharing_group_id(cls) -> Mapped[str | None]:
         return mapped_column(ID, ForeignKey("sharing_group.id"), nullable=True)
 
-    @declared_attr
+    @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
         return (
             CheckConstraint(_in("marking", MARKINGS), name="marking"),
@@ -111,7 +110,9 @@ class SharingGroup(Stamped, Base):
 
 class SharingGroupMember(Base):
     __tablename__ = "sharing_group_member"
-    group_id: Mapped[str] = mapped_column(ID, ForeignKey("sharing_group.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("sharing_group.id", ondelete="CASCADE"), primary_key=True
+    )
     org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), primary_key=True)
 
 
@@ -123,7 +124,9 @@ class User(Stamped, Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    __table_args__ = (CheckConstraint(_in("role", ("admin", "analyst", "officer", "liaison", "viewer")), name="role"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", ("admin", "analyst", "officer", "liaison", "viewer")), name="role"),
+    )
 
 
 class Place(Stamped, Base):
@@ -131,7 +134,9 @@ class Place(Stamped, Base):
 
     __tablename__ = "place"
     code: Mapped[str] = mapped_column(String(40), unique=True)
-    level: Mapped[str] = mapped_column(String(16))  # country | province | district | commune | village | point
+    level: Mapped[str] = mapped_column(
+        String(16)
+    )  # country | province | district | commune | village | point
     parent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("place.id"), nullable=True, index=True)
     name_en: Mapped[str] = mapped_column(String(200))
     name_km: Mapped[str] = mapped_column(String(200), default="")
@@ -170,7 +175,9 @@ class Operation(Stamped, Shareable, Base):
 
 class OperationParticipant(Base):
     __tablename__ = "operation_participant"
-    operation_id: Mapped[str] = mapped_column(ID, ForeignKey("operation.id", ondelete="CASCADE"), primary_key=True)
+    operation_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("operation.id", ondelete="CASCADE"), primary_key=True
+    )
     org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), default="participant")
 
@@ -188,7 +195,9 @@ class Incident(Stamped, Shareable, Base):
     admin_division_text: Mapped[str] = mapped_column(String(200), default="")
     place_kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
     reporting_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
-    operation_id: Mapped[str | None] = mapped_column(ID, ForeignKey("operation.id"), nullable=True, index=True)
+    operation_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("operation.id"), nullable=True, index=True
+    )
     narrative: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(20))
     source_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
@@ -289,7 +298,9 @@ class IntelReport(Stamped, Shareable, Base):
 
 class IntelLink(Base):
     __tablename__ = "intel_link"
-    report_id: Mapped[str] = mapped_column(ID, ForeignKey("intel_report.id", ondelete="CASCADE"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("intel_report.id", ondelete="CASCADE"), primary_key=True
+    )
     entity_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     entity_id: Mapped[str] = mapped_column(ID, primary_key=True)
 
@@ -306,7 +317,9 @@ class TrainingEvent(Stamped, Shareable, Base):
 
 class TrainingParticipation(Base):
     __tablename__ = "training_participation"
-    event_id: Mapped[str] = mapped_column(ID, ForeignKey("training_event.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("training_event.id", ondelete="CASCADE"), primary_key=True
+    )
     org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), primary_key=True)
     participants: Mapped[int] = mapped_column(Integer)
     female: Mapped[int] = mapped_column(Integer, default=0)
@@ -342,7 +355,9 @@ class RecordHistory(Base):
     """Every change to a record after its creation: which fields, from what, to what, by whom."""
 
     __tablename__ = "record_history"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     record_type: Mapped[str] = mapped_column(String(40))
     record_id: Mapped[str] = mapped_column(ID)
     version: Mapped[int] = mapped_column(Integer)
@@ -359,7 +374,9 @@ class AuditEvent(Base):
     """Append-only, hash-chained log of who did what (the chain itself is built by narcotrack.access)."""
 
     __tablename__ = "audit_event"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     user_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     org_id: Mapped[str | None] = mapped_column(ID, nullable=True)
@@ -373,5 +390,12 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-SHAREABLE_TABLES = ("incident", "person", "operation", "intel_report", "training_event",
-                    "community_campaign", "drug_use_indicator")
+SHAREABLE_TABLES = (
+    "incident",
+    "person",
+    "operation",
+    "intel_report",
+    "training_event",
+    "community_campaign",
+    "drug_use_indicator",
+)

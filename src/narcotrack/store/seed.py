@@ -37,15 +37,34 @@ def seed_places(conn: Connection) -> int:
     rows: list[dict[str, Any]] = []
     countries = [(str(c.alpha_2), str(c.name)) for c in pycountry.countries] + [("XK", "Kosovo")]
     for code, name in countries:
-        rows.append({**base, "id": place_id(code), "code": code, "level": "country", "parent_id": None,
-                     "name_en": name, "name_km": "", "country": code})
+        rows.append(
+            {
+                **base,
+                "id": place_id(code),
+                "code": code,
+                "level": "country",
+                "parent_id": None,
+                "name_en": name,
+                "name_km": "",
+                "country": code,
+            }
+        )
     khmer = {"KH": "កម្ពុជា", "TH": "ថៃ", "VN": "វៀតណាម", "LA": "ឡាវ", "MM": "មីយ៉ាន់ម៉ា", "CN": "ចិន"}
     for row in rows:
         row["name_km"] = khmer.get(row["code"], "")
     for p in iter_gazetteer():
-        rows.append({**base, "id": place_id(p.code), "code": p.code, "level": p.level,
-                     "parent_id": place_id(p.parent_code) if p.parent_code else None,
-                     "name_en": p.name_en, "name_km": p.name_km, "country": "KH"})
+        rows.append(
+            {
+                **base,
+                "id": place_id(p.code),
+                "code": p.code,
+                "level": p.level,
+                "parent_id": place_id(p.parent_code) if p.parent_code else None,
+                "name_en": p.name_en,
+                "name_km": p.name_km,
+                "country": "KH",
+            }
+        )
     _insert_batches(conn, Place, rows)
     return len(rows)
 
@@ -55,20 +74,41 @@ def organisation_rows() -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for o in data["organisations"]:
-        rows.append({"id": org_id(o["code"]), "code": o["code"], "name_en": o["name_en"],
-                     "name_km": o.get("name_km", ""), "kind": o["kind"], "country": o["country"],
-                     "domestic": o.get("domestic", True), "parent_id": None,
-                     "created_at": now, "updated_at": now, "version": 1})
+        rows.append(
+            {
+                "id": org_id(o["code"]),
+                "code": o["code"],
+                "name_en": o["name_en"],
+                "name_km": o.get("name_km", ""),
+                "kind": o["kind"],
+                "country": o["country"],
+                "domestic": o.get("domestic", True),
+                "parent_id": None,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
     pp = data["provincial_police"]
     for p in iter_gazetteer():
         if p.level != "province":
             continue
         code = f"KH-PP-{p.code.removeprefix('KH-')}"
-        rows.append({"id": org_id(code), "code": code,
-                     "name_en": pp["name_en"].format(province=p.name_en),
-                     "name_km": pp["name_km"].format(province_km=p.name_km), "kind": pp["kind"],
-                     "country": "KH", "domestic": True, "parent_id": org_id(pp["parent"]),
-                     "created_at": now, "updated_at": now, "version": 1})
+        rows.append(
+            {
+                "id": org_id(code),
+                "code": code,
+                "name_en": pp["name_en"].format(province=p.name_en),
+                "name_km": pp["name_km"].format(province_km=p.name_km),
+                "kind": pp["kind"],
+                "country": "KH",
+                "domestic": True,
+                "parent_id": org_id(pp["parent"]),
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
     return rows
 
 

@@ -1,0 +1,109 @@
+"""Application factory. Routes read through repository functions and render; they decide nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from narcotrack import __version__
+from narcotrack.domain.vocab import vocabularies
+from narcotrack.store import migrate
+from narcotrack.store.db import make_engine
+from narcotrack.store.repo import headline_figures
+from narcotrack.web.errors import install_error_handlers
+from narcotrack.web.i18n import LANGUAGES, pick_language, translations
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(resources.files("narcotrack.web") / "templates"))
+    templates.env.add_extension("jinja2.ext.i18n")
+    templates.env.policies["ext.i18n.trimmed"] = True
+    templates.env.install_null_translations(newstyle=False)  # type: ignore[attr-defined]
+    return templates
+
+
+def create_app(engine: Engine | None = None, *, demo: bool = False) -> FastAPI:
+    """The web application bound to one store."""
+    engine = engine or make_engine()
+    # No Swagger UI: FastAPI would load it from a CDN, and narcotrack fetches nothing at run time.
+    app = FastAPI(
+        title="narcotrack",
+        version=__version__,
+        docs_url=None,
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.demo = demo
+    templates = _templates()
+    app.mount(
+        "/static", StaticFiles(directory=str(resources.files("narcotrack.web") / "static")), name="static"
+    )
+    install_error_handlers(app, templates)
+
+    def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+        lang = pick_language(
+            request.query_params.get("lang"),
+            request.cookies.get("lang"),
+            request.headers.get("accept-language"),
+        )
+        # Per-request gettext in the context (not the shared environment), so concurrent requests in
+        # different languages never see each other's catalogue.
+        tr = translations(lang)
+        ctx = {
+            "lang": lang,
+            "languages": LANGUAGES,
+            "demo": app.state.demo,
+            "version": __version__,
+            "_": tr.gettext,
+            "gettext": tr.gettext,
+            "ngettext": tr.ngettext,
+            **context,
+        }
+        response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+        if request.query_params.get("lang") in LANGUAGES:
+            response.set_cookie("lang", lang, httponly=True, samesite="lax")
+        return response
+
+    @app.get("/", response_class=HTMLResponse, summary="Home page with headline figures")
+    def home(request: Request) -> HTMLResponse:
+        """Headline figures for the whole store and for the last twelve months."""
+        with Session(engine) as session:
+            total = headline_figures(session)
+            latest = total["latest_incident"]
+            recent = None
+            if latest is not None:
+                recent = headline_figures(session, since=latest - dt.timedelta(days=365))
+        drugs = vocabularies().drugs.terms
+        return render(request, "home.html", {"total": total, "recent": recent, "drugs": drugs})
+
+    @app.get("/health", summary="Health check")
+    def health() -> JSONResponse:
+        """200 when the store answers and is at the current schema version, else 503."""
+        try:
+            revision = migrate.current_revision(engine)
+        except Exception as exc:  # the store is down: say so, do not crash
+            return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
+        status = "ok" if revision == migrate.head_revision() else "outdated"
+        return JSONResponse(
+            {"status": status, "database": engine.dialect.name, "schema": revision, "version": __version__},
+            status_code=200 if status == "ok" else 503,
+        )
+
+    @app.get("/api/v1/figures", summary="Headline figures")
+    def figures() -> dict[str, Any]:
+        """The same counts as the home page: incidents, seizures, kg, arrests, persons, operations."""
+        with Session(engine) as session:
+            data = headline_figures(session)
+        data["latest_incident"] = data["latest_incident"].isoformat() if data["latest_incident"] else None
+        return data
+
+    return app

@@ -1,0 +1,43 @@
+"""The home page in a real headless Chromium: it renders, in both languages, and fetches nothing outside."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Engine
+
+from narcotrack.domain.models import IncidentIn, SeizureIn
+from narcotrack.store.db import session_scope
+from narcotrack.store.repo import create_incident
+
+
+def test_home_page_in_chromium(live_server: tuple[str, Engine], browser: Any) -> None:
+    url, engine = live_server
+    with session_scope(engine) as s:
+        create_incident(
+            s,
+            IncidentIn(
+                occurred_on=dt.date(2025, 2, 3),
+                province="Stung Treng",
+                reporting_org="KH-PP-19",
+                seizures=[SeizureIn(drug="yaba", quantity=100_000, unit="tablets")],
+            ),
+        )
+    page = browser.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    assert page.locator('[data-key="incidents"] .value').inner_text() == "1"
+    assert page.locator('[data-key="kg_seized"] .value').inner_text() == "9"
+    assert page.locator("table.by-drug").inner_text().count("Methamphetamine tablets") == 1
+    page.click("text=ខ្មែរ")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "km"
+    assert "ថ្នាំម៉ាទឹកគ្រាប់" in page.locator("table.by-drug").inner_text()
+    assert errors == []
+    assert requests and all(r.startswith(url) for r in requests), requests
+    page.close()
