@@ -36,6 +36,8 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def handle_errors(func: F) -> F:
@@ -364,6 +366,36 @@ def users_create(
     with session_scope(engine) as session:
         user = create_user(session, data)
         out.print(f"user {user.username} created ({user.role}, {org})")
+
+
+@audit_app.command("verify")
+@handle_errors
+def audit_verify(
+    head: Annotated[str | None, typer.Option("--head", help="A head noted earlier, as SEQ:HASH (printed by "
+                                             "every verify): also detects events removed from the end.")] = None,
+) -> None:
+    """Walk the audit chain and report every event that was edited, deleted, inserted or reordered.
+
+    Exits with status 0 when the chain is intact and 6 when it is not, naming each broken event. Prints
+    the head (sequence number and hash) to note down for the next check.
+    """
+    from narcotrack.access.audit import verify_chain
+    from narcotrack.errors import IntegrityViolation, InvalidInput
+
+    expected = None
+    if head:
+        seq, _, digest = head.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise InvalidInput("--head must look like 1234:<64 hex characters>")
+        expected = (int(seq), digest)
+    with _engine().connect() as conn:
+        report = verify_chain(conn, expected_head=expected)
+    for bad_seq, why in report.problems:
+        err.print(f"event {bad_seq}: {why}", highlight=False, markup=False)
+    out.print(f"{report.checked} events checked; head {report.head_id}:{report.head_hash}")
+    if not report.ok:
+        raise IntegrityViolation(f"the audit chain is broken at {len(report.problems)} point(s)")
+    out.print("audit chain intact")
 
 
 def main() -> None:

@@ -55,3 +55,10 @@ class StoreError(NarcotrackError):
 
     exit_code = 5
     http_status = 503
+
+
+class IntegrityViolation(NarcotrackError):
+    """Stored data failed an integrity check (a broken audit chain)."""
+
+    exit_code = 6
+    http_status = 500
