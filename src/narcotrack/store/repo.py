@@ -59,8 +59,11 @@ def org_id_by_code(session: Session | Connection, code: str) -> str:
 
 
 def create_user(session: Session, data: UserIn) -> User:
-    from narcotrack.access.passwords import hash_password
+    from narcotrack.access.passwords import hash_password, password_problem
 
+    problem = password_problem(data.password, data.username)
+    if problem:
+        raise InvalidInput(problem)
     org = org_by_code(session, data.org)
     user = User(
         id=uuid7(),
