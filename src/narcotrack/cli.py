@@ -303,6 +303,7 @@ def serve(
     init_store(engine)
     if demo:
         _ensure_demo_data(engine)
+        _ensure_demo_users(engine)
     uvicorn.run(
         create_app(engine, demo=demo),
         host=host or settings.host,
@@ -322,6 +323,27 @@ def _ensure_demo_data(engine: Any) -> None:
             return
     err.print("first start: generating five years of demo data (seed 1)...")
     generate(engine, years=5, seed=1, scale=1.0)
+
+
+DEMO_USERS = (("admin", "KH-NACD", "admin"), ("analyst", "KH-NACD", "analyst"), ("officer", "KH-PP-01", "officer"),
+              ("liaison-th", "TH-ONCB", "liaison"), ("viewer", "KH-MOH", "viewer"))
+
+
+def _ensure_demo_users(engine: Any) -> None:
+    """Demo accounts with published passwords (user name + '-demo-2026'), only ever in a demo store."""
+    from sqlalchemy import select
+
+    from narcotrack.domain.models import UserIn
+    from narcotrack.store.db import session_scope
+    from narcotrack.store.repo import create_user
+    from narcotrack.store.schema import User
+
+    with session_scope(engine) as session:
+        existing = set(session.scalars(select(User.username)))
+        for username, org, role in DEMO_USERS:
+            if username not in existing:
+                create_user(session, UserIn(username=username, org=org, role=role, password=f"{username}-demo-2026",
+                                            display_name=f"Demo {role}"))
 
 
 @users_app.command("create")

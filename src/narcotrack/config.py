@@ -18,6 +18,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # Roles that must pass a TOTP second factor at login (comma-separated). `serve --demo` relaxes it.
+    totp_roles: str = "admin"
+    # Send session cookies only over HTTPS; switch off only behind plain-HTTP loopback (tests, demo).
+    secure_cookies: bool = False
+
+    def totp_role_set(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.totp_roles.split(",") if r.strip())
 
     def resolved_database_url(self) -> str:
         """The explicit URL, else a SQLite file in the data folder."""

@@ -62,3 +62,17 @@ class IntegrityViolation(NarcotrackError):
 
     exit_code = 6
     http_status = 500
+
+
+class NotAuthenticated(NarcotrackError):
+    """No valid session or API token: log in first."""
+
+    exit_code = 7
+    http_status = 401
+
+
+class Forbidden(NarcotrackError):
+    """Logged in, but the sharing policy or the role does not allow this."""
+
+    exit_code = 8
+    http_status = 403

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from narcotrack.domain.models import IncidentIn, SeizureIn
 from narcotrack.store.db import session_scope
 from narcotrack.store.repo import create_incident
+from tests.web.helpers import PASSWORD, make_user
 
 
 def test_home_page_in_chromium(live_server: tuple[str, Engine], browser: Any) -> None:
@@ -30,7 +31,13 @@ def test_home_page_in_chromium(live_server: tuple[str, Engine], browser: Any) ->
     page.on("request", lambda r: requests.append(r.url))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    make_user(engine, "sreyneang", "KH-NACD", "analyst")
     page.goto(url + "/")
+    assert page.url.startswith(url + "/login")  # not logged in yet
+    page.fill("input[name=username]", "sreyneang")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
     assert page.locator('[data-key="incidents"] .value').inner_text() == "1"
     assert page.locator('[data-key="kg_seized"] .value').inner_text() == "9"
     assert page.locator("table.by-drug").inner_text().count("Methamphetamine tablets") == 1

@@ -7,9 +7,10 @@ and return ORM rows or plain dicts. They do not decide who may see what: that is
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -328,32 +329,41 @@ def get_incident(session: Session, incident_id: str) -> dict[str, Any]:
     return {"incident": incident, "seizures": list(seizures), "arrests": list(arrests)}
 
 
-def headline_figures(conn: Connection | Session, *, since: dt.date | None = None) -> dict[str, Any]:
-    """Counts the home page shows, each named for what it counts (incidents, seizures, persons, kg)."""
-    inc = select(func.count()).select_from(Incident)
-    sei = select(func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0)).select_from(Seizure)
-    arr = select(func.count(), func.count(func.distinct(Arrest.person_id))).select_from(Arrest)
+def headline_figures(
+    conn: Connection | Session,
+    *,
+    since: dt.date | None = None,
+    visible: Callable[[Any], ColumnElement[bool]] | None = None,
+) -> dict[str, Any]:
+    """Counts the home page shows, each named for what it counts (incidents, seizures, persons, kg).
+
+    ``visible(table)`` is the caller's sharing filter (narcotrack.access.policy.visible_filter bound to a
+    principal): seizures and arrests count when their incident is visible.
+    """
+    conds: list[ColumnElement[bool]] = []
     if since is not None:
-        inc = inc.where(Incident.occurred_on >= since)
-        sei = sei.join(Incident, Incident.id == Seizure.incident_id).where(Incident.occurred_on >= since)
-        arr = arr.join(Incident, Incident.id == Arrest.incident_id).where(Incident.occurred_on >= since)
+        conds.append(Incident.occurred_on >= since)
+    if visible is not None:
+        conds.append(visible(Incident))
+    kg_sum = func.coalesce(func.sum(Seizure.mass_kg), 0.0)
+    sei = select(func.count(), kg_sum).select_from(Seizure)
+    arr = select(func.count(), func.count(func.distinct(Arrest.person_id))).select_from(Arrest)
+    drug_q = select(Seizure.drug, func.count(), kg_sum).group_by(Seizure.drug).order_by(kg_sum.desc()).limit(8)
+    if conds:  # join to incidents only when something restricts them
+        sei = sei.join(Incident, Incident.id == Seizure.incident_id).where(*conds)
+        arr = arr.join(Incident, Incident.id == Arrest.incident_id).where(*conds)
+        drug_q = drug_q.join(Incident, Incident.id == Seizure.incident_id).where(*conds)
     n_seizures, kg = conn.execute(sei).one()
     n_arrests, n_persons = conn.execute(arr).one()
-    by_drug = conn.execute(
-        select(Seizure.drug, func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0))
-        .group_by(Seizure.drug)
-        .order_by(func.coalesce(func.sum(Seizure.mass_kg), 0.0).desc())
-        .limit(8)
-    ).all()
-    last = conn.scalar(select(func.max(Incident.occurred_on)))
+    only = (lambda table: [visible(table)]) if visible is not None else (lambda table: [])
     return {
-        "incidents": conn.scalar(inc) or 0,
+        "incidents": conn.scalar(select(func.count()).select_from(Incident).where(*conds)) or 0,
         "seizures": n_seizures or 0,
         "kg_seized": float(kg or 0.0),
         "arrests": n_arrests or 0,
         "persons_arrested": n_persons or 0,
-        "persons_recorded": conn.scalar(select(func.count()).select_from(Person)) or 0,
-        "operations": conn.scalar(select(func.count()).select_from(Operation)) or 0,
-        "by_drug": [{"drug": d, "seizures": n, "kg": float(k or 0)} for d, n, k in by_drug],
-        "latest_incident": last,
+        "persons_recorded": conn.scalar(select(func.count()).select_from(Person).where(*only(Person))) or 0,
+        "operations": conn.scalar(select(func.count()).select_from(Operation).where(*only(Operation))) or 0,
+        "by_drug": [{"drug": d, "seizures": n, "kg": float(k or 0)} for d, n, k in conn.execute(drug_q).all()],
+        "latest_incident": conn.scalar(select(func.max(Incident.occurred_on)).where(*only(Incident))),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from importlib import resources
 from typing import Any
 
@@ -14,10 +15,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from narcotrack import __version__
+from narcotrack.access.policy import visible_filter
+from narcotrack.config import Settings
 from narcotrack.domain.vocab import vocabularies
 from narcotrack.store import migrate
 from narcotrack.store.db import make_engine
 from narcotrack.store.repo import headline_figures
+from narcotrack.web import pages_auth
+from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
 from narcotrack.web.i18n import LANGUAGES, pick_language, translations
 
@@ -30,9 +35,10 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def create_app(engine: Engine | None = None, *, demo: bool = False) -> FastAPI:
+def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Settings | None = None) -> FastAPI:
     """The web application bound to one store."""
     engine = engine or make_engine()
+    settings = settings or Settings()
     # No Swagger UI: FastAPI would load it from a CDN, and narcotrack fetches nothing at run time.
     app = FastAPI(
         title="narcotrack",
@@ -43,6 +49,9 @@ def create_app(engine: Engine | None = None, *, demo: bool = False) -> FastAPI:
     )
     app.state.engine = engine
     app.state.demo = demo
+    # `serve --demo` relaxes the second factor, and the login page says so.
+    app.state.totp_roles = frozenset() if demo else settings.totp_role_set()
+    app.state.secure_cookies = settings.secure_cookies
     templates = _templates()
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("narcotrack.web") / "static")), name="static"
@@ -73,17 +82,22 @@ def create_app(engine: Engine | None = None, *, demo: bool = False) -> FastAPI:
             response.set_cookie("lang", lang, httponly=True, samesite="lax")
         return response
 
+    app.include_router(pages_auth.router(render))
+
     @app.get("/", response_class=HTMLResponse, summary="Home page with headline figures")
     def home(request: Request) -> HTMLResponse:
-        """Headline figures for the whole store and for the last twelve months."""
-        with Session(engine) as session:
-            total = headline_figures(session)
+        """Headline figures of what the user may see: in all, and for the twelve months to the latest."""
+        with Session(engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            visible = functools.partial(visible_filter, actor.principal)
+            total = headline_figures(session, visible=visible)
             latest = total["latest_incident"]
             recent = None
             if latest is not None:
-                recent = headline_figures(session, since=latest - dt.timedelta(days=365))
+                recent = headline_figures(session, since=latest - dt.timedelta(days=365), visible=visible)
+            session.commit()
         drugs = vocabularies().drugs.terms
-        return render(request, "home.html", {"total": total, "recent": recent, "drugs": drugs})
+        return render(request, "home.html", {"total": total, "recent": recent, "drugs": drugs, "actor": actor})
 
     @app.get("/health", summary="Health check")
     def health() -> JSONResponse:
@@ -99,10 +113,12 @@ def create_app(engine: Engine | None = None, *, demo: bool = False) -> FastAPI:
         )
 
     @app.get("/api/v1/figures", summary="Headline figures")
-    def figures() -> dict[str, Any]:
-        """The same counts as the home page: incidents, seizures, kg, arrests, persons, operations."""
-        with Session(engine) as session:
-            data = headline_figures(session)
+    def figures(request: Request) -> dict[str, Any]:
+        """The same counts as the home page, for what the caller may see."""
+        with Session(engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            data = headline_figures(session, visible=functools.partial(visible_filter, actor.principal))
+            session.commit()
         data["latest_incident"] = data["latest_incident"].isoformat() if data["latest_incident"] else None
         return data
 

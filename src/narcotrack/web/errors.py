@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from narcotrack.errors import NarcotrackError
+from narcotrack.errors import NarcotrackError, NotAuthenticated
 
 log = logging.getLogger("narcotrack.web")
 
@@ -38,6 +39,8 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
 
     @app.exception_handler(NarcotrackError)
     async def narcotrack_error(request: Request, exc: NarcotrackError) -> Response:
+        if isinstance(exc, NotAuthenticated) and not _wants_json(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         return respond(request, exc.http_status, str(exc))
 
     @app.exception_handler(StarletteHTTPException)
