@@ -70,10 +70,14 @@ def principal_for(session: Session, *, org_id: str, role: str, user_id: str | No
 
 
 class ShareableRecord(Protocol):
-    owner_org_id: str
-    marking: str
-    distribution: str
-    sharing_group_id: str | None
+    @property
+    def owner_org_id(self) -> str: ...
+    @property
+    def marking(self) -> str: ...
+    @property
+    def distribution(self) -> str: ...
+    @property
+    def sharing_group_id(self) -> str | None: ...
 
 
 def can_see(p: Principal, r: ShareableRecord) -> bool:

@@ -21,7 +21,7 @@ from narcotrack.domain.vocab import vocabularies
 from narcotrack.store import migrate
 from narcotrack.store.db import make_engine
 from narcotrack.store.repo import headline_figures
-from narcotrack.web import pages_auth
+from narcotrack.web import api_incidents, pages_auth
 from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
 from narcotrack.web.i18n import LANGUAGES, pick_language, translations
@@ -83,6 +83,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
         return response
 
     app.include_router(pages_auth.router(render))
+    app.include_router(api_incidents.router())
 
     @app.get("/", response_class=HTMLResponse, summary="Home page with headline figures")
     def home(request: Request) -> HTMLResponse:

@@ -1,0 +1,114 @@
+"""Read queries for lists: filters, keyset (cursor) pagination, and the caller's visibility filter.
+
+Lists are ordered newest first by id (UUIDv7 ids sort by creation time), and a cursor is the last id
+seen, so page N costs the same as page 1 however deep the list is.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy.orm import Session
+
+from narcotrack.errors import InvalidInput
+from narcotrack.store.schema import Incident, Organisation, Seizure
+
+Visible = Callable[[Any], ColumnElement[bool]]
+MAX_LIMIT = 500
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("the cursor is not one this server gave out") from exc
+
+
+@dataclass
+class Page:
+    rows: Sequence[Any]
+    next_cursor: str | None
+
+
+def paginate(session: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int) -> Page:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+    if cursor:
+        query = query.where(id_column < decode_cursor(cursor))
+    rows = session.execute(query.order_by(id_column.desc()).limit(limit + 1)).scalars().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+
+
+@dataclass
+class IncidentFilters:
+    """Filters of the incident list; every one is optional and they combine with AND."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    place: str | None = None  # a place code at any level: KH-12, KH-1201, KH-120101, or a country TH
+    drug: list[str] = field(default_factory=list)
+    agency: str | None = None  # reporting organisation code
+    operation_id: str | None = None
+    marking: list[str] = field(default_factory=list)
+    source: str | None = None
+
+
+def incident_conditions(f: IncidentFilters) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.date_from:
+        conds.append(Incident.occurred_on >= f.date_from)
+    if f.date_to:
+        conds.append(Incident.occurred_on <= f.date_to)
+    if f.place:
+        code = f.place.strip()
+        if code.startswith("KH-") and len(code) == 5:
+            conds.append(Incident.province_code == code)
+        elif code.startswith("KH-") and len(code) == 7:
+            conds.append(Incident.district_code == code)
+        elif code.startswith("KH-"):
+            from narcotrack.store.seed import place_id
+
+            conds.append(Incident.place_id == place_id(code))
+        elif len(code) == 2:
+            conds.append(Incident.country == code.upper())
+        else:
+            raise InvalidInput(f"place must be a place code such as KH-12 or TH, not {code!r}")
+    if f.drug:
+        conds.append(exists().where(Seizure.incident_id == Incident.id, Seizure.drug.in_(f.drug)))
+    if f.agency:
+        conds.append(Incident.reporting_org_id == select(Organisation.id).where(Organisation.code == f.agency)
+                     .scalar_subquery())
+    if f.operation_id:
+        conds.append(Incident.operation_id == f.operation_id)
+    if f.marking:
+        conds.append(or_(*(Incident.marking == m for m in f.marking)))
+    if f.source:
+        conds.append(Incident.source == f.source)
+    return conds
+
+
+def list_incidents(session: Session, visible: Visible, filters: IncidentFilters, *, cursor: str | None = None,
+                   limit: int = 50) -> Page:
+    """One page of the incidents the caller may see, newest first, filtered in SQL."""
+    query = select(Incident).where(visible(Incident), *incident_conditions(filters))
+    return paginate(session, query, Incident.id, cursor=cursor, limit=limit)
+
+
+def seizures_of(session: Session, incident_ids: Sequence[str]) -> dict[str, list[Seizure]]:
+    """Seizures of many incidents in one query (never one query per incident)."""
+    out: dict[str, list[Seizure]] = {i: [] for i in incident_ids}
+    if incident_ids:
+        for s in session.scalars(select(Seizure).where(Seizure.incident_id.in_(incident_ids))):
+            out[s.incident_id].append(s)
+    return out
