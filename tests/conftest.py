@@ -28,6 +28,18 @@ PG_ADMIN_URL = os.environ.get(
 REFERENCE_TABLES = {"place", "organisation", "alembic_version"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep files narcotrack writes to its data folder (keys, stores) out of the working tree."""
+    old = os.environ.get("NARCOTRACK_DATA_DIR")
+    os.environ["NARCOTRACK_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    yield
+    if old is None:
+        os.environ.pop("NARCOTRACK_DATA_DIR", None)
+    else:
+        os.environ["NARCOTRACK_DATA_DIR"] = old
+
+
 def shared_data(*parts: str) -> Path:
     """A file of the shared reference data; skips the test (with the reason) when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

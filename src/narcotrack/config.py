@@ -23,6 +23,22 @@ class Settings(BaseSettings):
     # Send session cookies only over HTTPS; switch off only behind plain-HTTP loopback (tests, demo).
     secure_cookies: bool = False
 
+    # Key of the pseudonyms that partners see instead of identities. Set it on servers (and keep it:
+    # changing it changes every pseudonym); without it a random key is kept in the data folder.
+    pseudonym_key: str | None = None
+
+    def pseudonym_key_bytes(self) -> bytes:
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode()
+        path = self.data_dir / "pseudonym.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
     def totp_role_set(self) -> frozenset[str]:
         return frozenset(r.strip() for r in self.totp_roles.split(",") if r.strip())
 

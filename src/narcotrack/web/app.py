@@ -21,7 +21,7 @@ from narcotrack.domain.vocab import vocabularies
 from narcotrack.store import migrate
 from narcotrack.store.db import make_engine
 from narcotrack.store.repo import headline_figures
-from narcotrack.web import api_incidents, pages_auth
+from narcotrack.web import api_incidents, api_persons, pages_auth
 from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
 from narcotrack.web.i18n import LANGUAGES, pick_language, translations
@@ -52,6 +52,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
     # `serve --demo` relaxes the second factor, and the login page says so.
     app.state.totp_roles = frozenset() if demo else settings.totp_role_set()
     app.state.secure_cookies = settings.secure_cookies
+    app.state.pseudonym_key = settings.pseudonym_key_bytes()
     templates = _templates()
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("narcotrack.web") / "static")), name="static"
@@ -84,6 +85,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
 
     app.include_router(pages_auth.router(render))
     app.include_router(api_incidents.router())
+    app.include_router(api_persons.router())
 
     @app.get("/", response_class=HTMLResponse, summary="Home page with headline figures")
     def home(request: Request) -> HTMLResponse:
