@@ -21,7 +21,7 @@ from narcotrack.domain.vocab import vocabularies
 from narcotrack.store import migrate
 from narcotrack.store.db import make_engine
 from narcotrack.store.repo import headline_figures
-from narcotrack.web import api_incidents, api_persons, pages_auth
+from narcotrack.web import api_incidents, api_persons, export, pages_auth
 from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
 from narcotrack.web.i18n import LANGUAGES, pick_language, translations
@@ -84,6 +84,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
         return response
 
     app.include_router(pages_auth.router(render))
+    app.include_router(export.router())  # before the incident routes: /export.csv is not an id
     app.include_router(api_incidents.router())
     app.include_router(api_persons.router())
 
