@@ -11,7 +11,7 @@ import argparse
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,7 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
-    print(f"# narcotrack benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"# narcotrack benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"# machine: {platform.node()} {platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}")
     for name in BENCHES:
         cmd = [sys.executable, str(HERE / name), *(["--quick"] if args.quick else [])]

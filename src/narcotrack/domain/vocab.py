@@ -18,9 +18,16 @@ import yaml
 _IGNORED = {ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff-_'\u2019.,()\"/"}
 
 
+# Khmer writes subscript ta and subscript da alike (្ត / ្ដ) and people type either; the gazetteer has
+# ឧត្ដរមានជ័យ where officers often type ឧត្តរមានជ័យ. Matching treats them as one letter.
+_KHMER_FOLDS = (("\u17d2\u178a", "\u17d2\u178f"),)
+
+
 def norm(text: object) -> str:
     """Normalised form used for matching names: NFC, casefolded, without spaces and punctuation."""
     s = unicodedata.normalize("NFC", str(text))
+    for variant, canonical in _KHMER_FOLDS:
+        s = s.replace(variant, canonical)
     return "".join(s.split()).translate(_IGNORED).casefold()
 
 
