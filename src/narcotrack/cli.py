@@ -325,12 +325,13 @@ def _ensure_demo_data(engine: Any) -> None:
     generate(engine, years=5, seed=1, scale=1.0)
 
 
+DEMO_PASSWORD = "mekong-demo-2026"
 DEMO_USERS = (("admin", "KH-NACD", "admin"), ("analyst", "KH-NACD", "analyst"), ("officer", "KH-PP-01", "officer"),
               ("liaison-th", "TH-ONCB", "liaison"), ("viewer", "KH-MOH", "viewer"))
 
 
 def _ensure_demo_users(engine: Any) -> None:
-    """Demo accounts with published passwords (user name + '-demo-2026'), only ever in a demo store."""
+    """Demo accounts sharing one published password (DEMO_PASSWORD), only ever in a demo store."""
     from sqlalchemy import select
 
     from narcotrack.domain.models import UserIn
@@ -342,7 +343,7 @@ def _ensure_demo_users(engine: Any) -> None:
         existing = set(session.scalars(select(User.username)))
         for username, org, role in DEMO_USERS:
             if username not in existing:
-                create_user(session, UserIn(username=username, org=org, role=role, password=f"{username}-demo-2026",
+                create_user(session, UserIn(username=username, org=org, role=role, password=DEMO_PASSWORD,
                                             display_name=f"Demo {role}"))
 
 

@@ -130,3 +130,20 @@ def test_installed_command_runs(tmp_path: Path) -> None:
     )
     assert r.returncode == 3
     assert "no organisation" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_accounts_can_be_created(store: str) -> None:
+    from narcotrack.cli import DEMO_PASSWORD, DEMO_USERS, _ensure_demo_users
+    from narcotrack.store.repo import init_store
+
+    engine = make_engine(store)
+    init_store(engine)
+    _ensure_demo_users(engine)
+    _ensure_demo_users(engine)  # a second start adds nobody
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(User)) == len(DEMO_USERS)
+    from narcotrack.access.accounts import authenticate
+    from narcotrack.store.db import session_scope
+
+    with session_scope(engine) as s:
+        assert authenticate(s, "liaison-th", DEMO_PASSWORD).role == "liaison"
