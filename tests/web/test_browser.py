@@ -45,6 +45,9 @@ def test_home_page_in_chromium(live_server: tuple[str, Engine], browser: Any) ->
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "km"
     assert "ថ្នាំម៉ាទឹកគ្រាប់" in page.locator("table.by-drug").inner_text()
+    # the Khmer font is served by narcotrack itself and is in use
+    assert page.evaluate("document.fonts.ready.then(() => document.fonts.check('16px \"Noto Sans Khmer\"', 'ក'))")
+    assert any(r.endswith("/fonts/noto-sans-khmer.ttf") for r in requests)
     assert errors == []
     assert requests and all(r.startswith(url) for r in requests), requests
     page.close()

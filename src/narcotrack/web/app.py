@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -102,6 +102,12 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
             session.commit()
         drugs = vocabularies().drugs.terms
         return render(request, "home.html", {"total": total, "recent": recent, "drugs": drugs, "actor": actor})
+
+    @app.get("/fonts/noto-sans-khmer.ttf", summary="Khmer font", include_in_schema=False)
+    def khmer_font() -> FileResponse:
+        """Noto Sans Khmer (SIL Open Font License), served by narcotrack: no font is fetched from the internet."""
+        path = resources.files("fontpkg_noto_sans_khmer") / "files" / "NotoSansKhmer[wdth,wght].ttf"
+        return FileResponse(str(path), media_type="font/ttf", headers={"cache-control": "public, max-age=604800"})
 
     @app.get("/health", summary="Health check")
     def health() -> JSONResponse:
