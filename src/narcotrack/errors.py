@@ -71,6 +71,10 @@ class NotAuthenticated(NarcotrackError):
     http_status = 401
 
 
+class LoginFailed(NotAuthenticated):
+    """Wrong name or password, a locked or a disabled account: one message for all, on purpose."""
+
+
 class Forbidden(NarcotrackError):
     """Logged in, but the sharing policy or the role does not allow this."""
 

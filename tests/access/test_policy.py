@@ -160,3 +160,21 @@ def test_roles_may_set_distributions_up_to_their_limit(role: str, widest: str) -
     order = ["owner", "domestic", "group", "partners"]
     for d in order:
         assert may_set_distribution(p, d) == (order.index(d) <= order.index(widest))
+
+
+@pytest.mark.parametrize(
+    ("role", "for_other_org", "distribution", "allowed"),
+    [("officer", False, "domestic", True), ("officer", False, "partners", False), ("officer", True, "domestic", False),
+     ("analyst", True, "domestic", False), ("admin", True, "partners", True), ("viewer", False, "owner", False)],
+)
+def test_who_may_record_an_incident(role: str, for_other_org: bool, distribution: str, allowed: bool) -> None:
+    from narcotrack.access.policy import check_may_record
+    from narcotrack.errors import Forbidden
+
+    p = Principal(org_id="own", role=role, domestic=True)
+    try:
+        check_may_record(p, "other" if for_other_org else "own", distribution)
+    except Forbidden:
+        assert not allowed
+    else:
+        assert allowed

@@ -145,7 +145,7 @@ def test_database_enforces_markings_and_foreign_keys(engine: Engine) -> None:
 def test_users_and_operations(engine: Engine) -> None:
     with session_scope(engine) as s:
         user = create_user(
-            s, UserIn(username="analyst1", org="KH-NACD", role="analyst", password="s3cret-pass")
+            s, UserIn(username="analyst1", org="KH-NACD", role="analyst", password="test-only-pass")
         )
         assert user.password_hash.startswith("$argon2id$")
     with pytest.raises(Conflict), session_scope(engine) as s:

@@ -20,20 +20,13 @@ from sqlalchemy.orm import Session
 from narcotrack.access.audit import record_event
 from narcotrack.access.passwords import hash_password, password_problem, verify_password
 from narcotrack.domain.ids import uuid7
-from narcotrack.errors import InvalidInput, NarcotrackError, NotFound
+from narcotrack.errors import InvalidInput, LoginFailed, NotFound
 from narcotrack.store.schema import ApiToken, LoginAttempt, User, UserSession, utcnow
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
-
-
-class LoginFailed(NarcotrackError):
-    """Wrong name or password, a locked or a disabled account: one message for all, on purpose."""
-
-    exit_code = 7
-    http_status = 401
 
 
 def _hash(token: str) -> str:

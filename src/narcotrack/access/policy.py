@@ -24,13 +24,16 @@ import hmac
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from narcotrack.errors import Forbidden, NotFound
 from narcotrack.store.schema import Organisation, SharingGroup, SharingGroupMember
+
+T = TypeVar("T")
 
 LEAVES_OWNER = ("CLEAR", "GREEN", "AMBER")
 DISTRIBUTION_RANK = {"owner": 0, "domestic": 1, "group": 2, "partners": 3}
@@ -117,6 +120,37 @@ def identity_access(p: Principal, person: ShareableRecord) -> str:
     if person.distribution == "group" and person.sharing_group_id in p.identity_groups:
         return "full"
     return "pseudonym"
+
+
+def pseudonym_for(key: bytes, p: Principal, person: ShareableRecord, person_id: str) -> str:
+    """The pseudonym ``p`` sees: per sharing agreement when the person is shared with a group, else per
+    receiving organisation."""
+    group = person.sharing_group_id if person.distribution == "group" else None
+    return pseudonym(key, group or p.org_id, person_id)
+
+
+def check_may_record(p: Principal, reporting_org_id: str, distribution: str) -> None:
+    """Raise Forbidden unless ``p`` may record an incident for that organisation with that distribution."""
+    if not p.rule("may_write"):
+        raise Forbidden("your role may not record incidents")
+    if not may_set_distribution(p, distribution):
+        raise Forbidden(f"your role may not share beyond '{p.rule('max_distribution')}' "
+                        "without a supervisor's release")
+    if reporting_org_id != p.org_id and not p.rule("may_record_for_others"):
+        raise Forbidden("you may record incidents only for your own organisation")
+
+
+def check_may_export(p: Principal) -> None:
+    if not p.rule("may_export"):
+        raise Forbidden("your role may not export")
+
+
+def get_visible(session: Session, p: Principal, model: type[T], record_id: str) -> T:
+    """The record if it exists and ``p`` may see it; NotFound otherwise, so existence does not leak."""
+    row = session.get(model, record_id)
+    if row is None or not can_see(p, row):  # type: ignore[arg-type]
+        raise NotFound(f"no {model.__tablename__.replace('_', ' ')} with id {record_id}")  # type: ignore[attr-defined]
+    return row
 
 
 def pseudonym(key: bytes, agreement: str, person_id: str) -> str:

@@ -76,6 +76,10 @@ class Sharing(BaseModel):
     distribution: Distribution = "domestic"
     sharing_group_id: str | None = None
 
+    def sharing_fields(self) -> dict[str, Any]:
+        """The sharing columns every shareable row carries, as stored."""
+        return {"marking": self.marking, "distribution": self.distribution, "sharing_group_id": self.sharing_group_id}
+
     @model_validator(mode="after")
     def _group_needs_id(self) -> Sharing:
         if self.distribution == "group" and not self.sharing_group_id:

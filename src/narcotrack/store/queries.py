@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session
 
+from narcotrack.domain.places import level_of
 from narcotrack.errors import InvalidInput
 from narcotrack.store.schema import Incident, Organisation, Seizure
+from narcotrack.store.seed import place_id
 
 Visible = Callable[[Any], ColumnElement[bool]]
 MAX_LIMIT = 500
@@ -72,15 +75,14 @@ def incident_conditions(f: IncidentFilters) -> list[ColumnElement[bool]]:
         conds.append(Incident.occurred_on <= f.date_to)
     if f.place:
         code = f.place.strip()
-        if code.startswith("KH-") and len(code) == 5:
+        level = level_of(code)
+        if level == "province":
             conds.append(Incident.province_code == code)
-        elif code.startswith("KH-") and len(code) == 7:
+        elif level == "district":
             conds.append(Incident.district_code == code)
-        elif code.startswith("KH-"):
-            from narcotrack.store.seed import place_id
-
+        elif level != "country":
             conds.append(Incident.place_id == place_id(code))
-        elif len(code) == 2:
+        elif re.fullmatch(r"[A-Za-z]{2}", code):
             conds.append(Incident.country == code.upper())
         else:
             raise InvalidInput(f"place must be a place code such as KH-12 or TH, not {code!r}")
@@ -103,6 +105,11 @@ def list_incidents(session: Session, visible: Visible, filters: IncidentFilters,
     """One page of the incidents the caller may see, newest first, filtered in SQL."""
     query = select(Incident).where(visible(Incident), *incident_conditions(filters))
     return paginate(session, query, Incident.id, cursor=cursor, limit=limit)
+
+
+def org_codes(session: Session) -> dict[str, str]:
+    """Organisation id -> code, for showing codes in lists (one query, however many rows)."""
+    return dict(session.execute(select(Organisation.id, Organisation.code)).tuples().all())
 
 
 def seizures_of(session: Session, incident_ids: Sequence[str]) -> dict[str, list[Seizure]]:

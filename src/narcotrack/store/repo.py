@@ -112,9 +112,7 @@ def _person_rows(data: PersonIn, owner_org_id: str, now: dt.datetime) -> tuple[P
         nationality=data.nationality,
         birth_year=data.date_of_birth.year if data.date_of_birth else None,
         owner_org_id=owner_org_id,
-        marking=data.marking,
-        distribution=data.distribution,
-        sharing_group_id=data.sharing_group_id,
+        **data.sharing_fields(),
         created_at=now,
         updated_at=now,
     )
@@ -164,9 +162,7 @@ def create_incident(
         source_ref=source_ref,
         created_by=user_id,
         owner_org_id=reporting,
-        marking=data.marking,
-        distribution=data.distribution,
-        sharing_group_id=data.sharing_group_id,
+        **data.sharing_fields(),
         created_at=now,
         updated_at=now,
         **where,
@@ -301,9 +297,7 @@ def create_operation(session: Session, data: OperationIn) -> str:
         end_date=data.end_date,
         outcomes=data.outcomes,
         owner_org_id=lead,
-        marking=data.marking,
-        distribution=data.distribution,
-        sharing_group_id=data.sharing_group_id,
+        **data.sharing_fields(),
     )
     session.add(op)
     session.flush()
@@ -367,3 +361,14 @@ def headline_figures(
         "by_drug": [{"drug": d, "seizures": n, "kg": float(k or 0)} for d, n, k in conn.execute(drug_q).all()],
         "latest_incident": conn.scalar(select(func.max(Incident.occurred_on)).where(*only(Incident))),
     }
+
+
+def dashboard_figures(
+    conn: Connection | Session, *, visible: Callable[[Any], ColumnElement[bool]] | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Headline figures in all and for the twelve months up to the latest visible incident (None if none)."""
+    total = headline_figures(conn, visible=visible)
+    latest = total["latest_incident"]
+    if latest is None:
+        return total, None
+    return total, headline_figures(conn, since=latest - dt.timedelta(days=365), visible=visible)

@@ -13,16 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from narcotrack.access.audit import record_event
-from narcotrack.access.policy import can_see, may_set_distribution, visible_filter
+from narcotrack.access.policy import check_may_record, get_visible, visible_filter
 from narcotrack.domain.models import IncidentIn
-from narcotrack.errors import Forbidden, InvalidInput, NotFound
-from narcotrack.store.queries import IncidentFilters, list_incidents, seizures_of
-from narcotrack.store.repo import create_incident
-from narcotrack.store.schema import Incident, Organisation, Seizure
+from narcotrack.errors import InvalidInput
+from narcotrack.store.queries import IncidentFilters, list_incidents, org_codes, seizures_of
+from narcotrack.store.repo import create_incident, org_id_by_code
+from narcotrack.store.schema import Incident, Seizure
 from narcotrack.web.auth import check_csrf, require_actor
 
 
@@ -80,10 +79,6 @@ def _incident_out(i: Incident, seizures: list[Seizure], org_codes: dict[str, str
                        seizures=[_seizure_out(s) for s in seizures])
 
 
-def _org_codes(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Organisation.id, Organisation.code)).tuples().all())
-
-
 def router() -> APIRouter:
     r = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -108,7 +103,7 @@ def router() -> APIRouter:
             page = list_incidents(session, functools.partial(visible_filter, actor.principal), filters,
                                   cursor=cursor, limit=limit)
             seizures = seizures_of(session, [i.id for i in page.rows])
-            codes = _org_codes(session)
+            codes = org_codes(session)
             session.commit()
         return IncidentPage(items=[_incident_out(i, seizures[i.id], codes) for i in page.rows],
                             next_cursor=page.next_cursor)
@@ -118,10 +113,8 @@ def router() -> APIRouter:
         """One incident with its seizures; 404 when it does not exist or the caller may not see it."""
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
-            incident = session.get(Incident, incident_id)
-            if incident is None or not can_see(actor.principal, incident):
-                raise NotFound(f"no incident with id {incident_id}")
-            out = _incident_out(incident, seizures_of(session, [incident_id])[incident_id], _org_codes(session))
+            incident = get_visible(session, actor.principal, Incident, incident_id)
+            out = _incident_out(incident, seizures_of(session, [incident_id])[incident_id], org_codes(session))
             session.commit()
         return out
 
@@ -135,18 +128,11 @@ def router() -> APIRouter:
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
             await check_csrf(request, actor)
-            if not actor.principal.rule("may_write"):
-                raise Forbidden("your role may not record incidents")
             try:
                 data = IncidentIn.model_validate(body)
             except ValidationError as exc:
                 return JSONResponse({"error": "invalid incident", "fields": _field_errors(exc)}, status_code=422)
-            if not may_set_distribution(actor.principal, data.distribution):
-                raise Forbidden(f"your role may not share beyond '{actor.principal.rule('max_distribution')}' "
-                                "without a supervisor's release")
-            org = session.get(Organisation, actor.user.org_id)
-            if org is not None and data.reporting_org != org.code and actor.user.role != "admin":
-                raise Forbidden("you may record incidents only for your own organisation")
+            check_may_record(actor.principal, org_id_by_code(session, data.reporting_org), data.distribution)
             incident_id = create_incident(session, data, user_id=actor.user.id)
             record_event(session.connection(), "create", user_id=actor.user.id, org_id=actor.user.org_id,
                          record_type="incident", record_id=incident_id,

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from narcotrack.access.audit import record_event
-from narcotrack.access.policy import Principal, can_see, identity_access, pseudonym, visible_filter
-from narcotrack.errors import NotFound
+from narcotrack.access.policy import Principal, get_visible, identity_access, pseudonym_for, visible_filter
 from narcotrack.store.queries import paginate
 from narcotrack.store.schema import Person, PersonIdentity
 from narcotrack.web.auth import require_actor
@@ -45,11 +44,6 @@ class PersonPage(BaseModel):
     next_cursor: str | None
 
 
-def _agreement(p: Principal, person: Person) -> str:
-    """Pseudonyms are per agreement: the sharing group, or else the receiving organisation."""
-    return person.sharing_group_id if person.distribution == "group" and person.sharing_group_id else p.org_id
-
-
 def _out(p: Principal, person: Person, ident: PersonIdentity | None, key: bytes) -> PersonOut:
     access = identity_access(p, person)
     identity = None
@@ -58,7 +52,7 @@ def _out(p: Principal, person: Person, ident: PersonIdentity | None, key: bytes)
                                aliases=list(ident.aliases or []), date_of_birth=ident.date_of_birth,
                                id_numbers=list(ident.id_numbers or []))
     elif access == "pseudonym":
-        identity = IdentityOut(access="pseudonym", pseudonym=pseudonym(key, _agreement(p, person), person.id))
+        identity = IdentityOut(access="pseudonym", pseudonym=pseudonym_for(key, p, person, person.id))
     return PersonOut(id=person.id, sex=person.sex, nationality=person.nationality, birth_year=person.birth_year,
                      marking=person.marking, distribution=person.distribution, identity=identity)
 
@@ -97,9 +91,7 @@ def router() -> APIRouter:
         """One person; 404 when absent or not visible. Reading identity is audited."""
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
-            person = session.get(Person, person_id)
-            if person is None or not can_see(actor.principal, person):
-                raise NotFound(f"no person with id {person_id}")
+            person = get_visible(session, actor.principal, Person, person_id)
             out = _out(actor.principal, person, session.get(PersonIdentity, person_id), request.app.state.pseudonym_key)
             _audit(session, request, actor.principal, [out])
             session.commit()

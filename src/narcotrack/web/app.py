@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from importlib import resources
 from typing import Any
@@ -20,7 +19,7 @@ from narcotrack.config import Settings
 from narcotrack.domain.vocab import vocabularies
 from narcotrack.store import migrate
 from narcotrack.store.db import make_engine
-from narcotrack.store.repo import headline_figures
+from narcotrack.store.repo import dashboard_figures, headline_figures
 from narcotrack.web import api_incidents, api_persons, export, pages_auth
 from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
@@ -94,11 +93,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
         with Session(engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
             visible = functools.partial(visible_filter, actor.principal)
-            total = headline_figures(session, visible=visible)
-            latest = total["latest_incident"]
-            recent = None
-            if latest is not None:
-                recent = headline_figures(session, since=latest - dt.timedelta(days=365), visible=visible)
+            total, recent = dashboard_figures(session, visible=visible)
             session.commit()
         drugs = vocabularies().drugs.terms
         return render(request, "home.html", {"total": total, "recent": recent, "drugs": drugs, "actor": actor})

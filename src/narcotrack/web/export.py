@@ -14,11 +14,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from narcotrack.access.audit import record_event
-from narcotrack.access.policy import visible_filter
-from narcotrack.errors import Forbidden, InvalidInput
-from narcotrack.store.queries import IncidentFilters, list_incidents, seizures_of
+from narcotrack.access.policy import check_may_export, visible_filter
+from narcotrack.errors import InvalidInput
+from narcotrack.store.queries import IncidentFilters, list_incidents, org_codes, seizures_of
 from narcotrack.store.schema import Seizure
-from narcotrack.web.api_incidents import _org_codes
 from narcotrack.web.auth import require_actor
 
 COLUMNS = ["incident_id", "occurred_on", "province_code", "district_code", "country", "place_text", "place_kind",
@@ -31,7 +30,7 @@ MAX_ROWS = 1_000_000
 
 def _rows(session: Session, visible: Any, filters: IncidentFilters) -> Iterator[list[Any]]:
     """One row per seizure (incidents without seizures get one row), read in keyset batches."""
-    codes = _org_codes(session)
+    codes = org_codes(session)
     cursor, n = None, 0
     while True:
         page = list_incidents(session, visible, filters, cursor=cursor, limit=BATCH)
@@ -72,8 +71,7 @@ def router() -> APIRouter:
             raise InvalidInput(f"dates must be YYYY-MM-DD: {exc}") from exc
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
-            if not actor.principal.rule("may_export"):
-                raise Forbidden("your role may not export")
+            check_may_export(actor.principal)
             visible = functools.partial(visible_filter, actor.principal)
             body, count = (_csv if fmt == "csv" else _xlsx)(_rows(session, visible, filters))
             record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
