@@ -33,10 +33,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",  # joins the docstrings' wrapped lines into paragraphs
 )
-users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True, rich_markup_mode="markdown")
 app.add_typer(users_app, name="users")
-audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True, rich_markup_mode="markdown")
 app.add_typer(audit_app, name="audit")
 
 
