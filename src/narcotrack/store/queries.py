@@ -109,7 +109,7 @@ def list_incidents(session: Session, visible: Visible, filters: IncidentFilters,
 
 def org_codes(session: Session) -> dict[str, str]:
     """Organisation id -> code, for showing codes in lists (one query, however many rows)."""
-    return dict(session.execute(select(Organisation.id, Organisation.code)).tuples().all())
+    return {org_id: code for org_id, code in session.execute(select(Organisation.id, Organisation.code))}
 
 
 def seizures_of(session: Session, incident_ids: Sequence[str]) -> dict[str, list[Seizure]]:
