@@ -3,18 +3,28 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run install install-test test lint bench lock clean
+.PHONY: run install install-test assets test lint bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Locked versions (requirements.lock) constrain every install, so every machine gets the same set.
-install: $(BIN)/python
+install: $(BIN)/python assets
 	$(BIN)/pip install -q -c requirements.lock -e .
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python assets
 	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+
+# Browser scripts come from the npm registry at the versions in package-lock.json and are copied into the
+# package, which serves them itself: no page loads anything from the internet.
+VENDOR := src/narcotrack/web/static/vendor
+assets: $(VENDOR)/htmx.min.js
+
+$(VENDOR)/htmx.min.js: package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
 
 ## Install everything and serve the platform on SQLite with demo data at http://127.0.0.1:8000
 run: install
@@ -38,4 +48,4 @@ lock: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable | grep -v '^narcotrack' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(VENDOR)
