@@ -1,0 +1,136 @@
+"""JSON API of the four-eyes release: propose wider sharing, release, reject, withdraw; restrict at once.
+
+Routes only translate HTTP to calls of narcotrack.access.release, which holds every rule.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from narcotrack.access import release as rel
+from narcotrack.errors import InvalidInput
+from narcotrack.store.schema import RELEASE_STATUSES
+from narcotrack.web.auth import check_csrf, require_actor
+
+
+class SharingIn(BaseModel):
+    record_type: str
+    record_id: str
+    marking: str
+    distribution: str
+    sharing_group_id: str | None = None
+    reason: str = Field(default="", max_length=rel.MAX_TEXT)
+
+
+class DecisionIn(BaseModel):
+    note: str = Field(default="", max_length=rel.MAX_TEXT)
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise InvalidInput("the body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _invalid(exc: ValidationError) -> JSONResponse:
+    fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    return JSONResponse({"error": "invalid request", "fields": fields}, status_code=422)
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=["releases"])
+
+    @r.get("/api/v1/releases", summary="List release requests")
+    def list_(request: Request,
+              status: Annotated[str | None, Query(description="pending, released, rejected or withdrawn")] = None,
+              mine: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+        """The caller's organisation's release requests, pending first, then newest first."""
+        if status is not None and status not in RELEASE_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(RELEASE_STATUSES)}")
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            rows = rel.requests_for(session, actor.principal, status=status, mine=mine, limit=limit)
+            items = rel.describe(session, actor.principal, rows)
+            session.commit()
+        return {"items": items}
+
+    @r.post("/api/v1/releases", summary="Propose wider sharing", status_code=201)
+    async def propose(request: Request) -> JSONResponse:
+        """Propose wider sharing of a record; answers 201 with the pending request's id."""
+        body = await _body(request)
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            await check_csrf(request, actor)
+            try:
+                data = SharingIn.model_validate(body)
+            except ValidationError as exc:
+                return _invalid(exc)
+            request_id = rel.propose(session, actor.principal, data.record_type, data.record_id, data.marking,
+                                     data.distribution, data.sharing_group_id, data.reason,
+                                     address=_address(request))
+            session.commit()
+        return JSONResponse({"id": request_id, "status": "pending"}, status_code=201)
+
+    async def _decide(request: Request, request_id: str, action: Any) -> JSONResponse:
+        body = await _body(request)
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            await check_csrf(request, actor)
+            try:
+                data = DecisionIn.model_validate(body)
+            except ValidationError as exc:
+                return _invalid(exc)
+            req = action(session, actor.principal, request_id, data.note, address=_address(request))
+            out = rel.describe(session, actor.principal, [req])[0]
+            session.commit()
+        return JSONResponse(out)
+
+    @r.post("/api/v1/releases/{request_id}/release", summary="Release a proposal")
+    async def release(request: Request, request_id: str) -> JSONResponse:
+        """Apply the proposed sharing (a supervisor of the owner organisation, not the proposer)."""
+        return await _decide(request, request_id, rel.release)
+
+    @r.post("/api/v1/releases/{request_id}/reject", summary="Reject a proposal")
+    async def reject(request: Request, request_id: str) -> JSONResponse:
+        """Turn the proposal down; the record keeps its sharing."""
+        return await _decide(request, request_id, rel.reject)
+
+    @r.post("/api/v1/releases/{request_id}/withdraw", summary="Withdraw a proposal")
+    async def withdraw(request: Request, request_id: str) -> JSONResponse:
+        """The proposer takes a pending proposal back."""
+        return await _decide(request, request_id, rel.withdraw)
+
+    @r.post("/api/v1/sharing/restrict", summary="Restrict a record's sharing at once")
+    async def restrict(request: Request) -> JSONResponse:
+        """Narrow a record's marking or distribution at once; a change that widens sharing answers 403."""
+        body = await _body(request)
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            await check_csrf(request, actor)
+            try:
+                data = SharingIn.model_validate(body)
+            except ValidationError as exc:
+                return _invalid(exc)
+            changes = rel.restrict(session, actor.principal, data.record_type, data.record_id, data.marking,
+                                   data.distribution, data.sharing_group_id, data.reason,
+                                   address=_address(request))
+            session.commit()
+        return JSONResponse({"record_type": data.record_type, "record_id": data.record_id, "changes": changes})
+
+    return r
