@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     totp_roles: str = "admin"
     # Send session cookies only over HTTPS; switch off only behind plain-HTTP loopback (tests, demo).
     secure_cookies: bool = False
+    # Rate limits (sliding one-minute window): login POSTs per client address, exports per user; 0 = off.
+    login_rate_per_minute: int = 10
+    export_rate_per_minute: int = 10
 
     # Key of the pseudonyms that partners see instead of identities. Set it on servers (and keep it:
     # changing it changes every pseudonym); without it a random key is kept in the data folder.

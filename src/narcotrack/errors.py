@@ -80,3 +80,14 @@ class Forbidden(NarcotrackError):
 
     exit_code = 8
     http_status = 403
+
+
+class RateLimited(NarcotrackError):
+    """Too many requests of one kind in a short time (logins per address, exports per user)."""
+
+    exit_code = 9
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -27,6 +27,8 @@ def _tamper(engine: Engine, sql: str) -> None:
         else:
             conn.exec_driver_sql("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only")
         conn.exec_driver_sql(sql)
+        if conn.dialect.name != "sqlite":  # the PostgreSQL database is shared by the session's later tests
+            conn.exec_driver_sql("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
 
 
 def test_intact_chain_verifies(engine: Engine) -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import pyotp
 from sqlalchemy import func, select, update
@@ -19,9 +20,12 @@ from sqlalchemy.orm import Session
 
 from narcotrack.access.audit import record_event
 from narcotrack.access.passwords import hash_password, password_problem, verify_password
+from narcotrack.access.policy import Principal, check_is_admin, role_rules
 from narcotrack.domain.ids import uuid7
-from narcotrack.errors import InvalidInput, LoginFailed, NotFound
-from narcotrack.store.schema import ApiToken, LoginAttempt, User, UserSession, utcnow
+from narcotrack.domain.models import UserIn
+from narcotrack.errors import Conflict, Forbidden, InvalidInput, LoginFailed, NotFound
+from narcotrack.store.repo import create_user
+from narcotrack.store.schema import ApiToken, LoginAttempt, Organisation, User, UserSession, utcnow
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
@@ -186,3 +190,144 @@ def revoke_api_token(session: Session, token_id: str) -> None:
         raise NotFound(f"no API token with id {token_id}")
     row.revoked_at = utcnow()
     session.flush()
+
+
+# --- Administration of accounts (the admin pages) and API-token self-service -----------------------------
+
+
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    """Naive UTC for display, whichever engine answered (PostgreSQL aware, SQLite naive UTC)."""
+    return None if t is None else _aware(t).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class UserListing:
+    id: str
+    username: str
+    display_name: str
+    org_code: str
+    role: str
+    active: bool
+    locked_at: dt.datetime | None
+    last_login: dt.datetime | None
+
+
+def _last_logins() -> Any:
+    return (select(LoginAttempt.username, func.max(LoginAttempt.at).label("last_login"))
+            .where(LoginAttempt.success.is_(True)).group_by(LoginAttempt.username).subquery())
+
+
+def list_users(session: Session) -> list[UserListing]:
+    """Every account with its organisation code and last successful login, in one query."""
+    last = _last_logins()
+    rows = session.execute(
+        select(User.id, User.username, User.display_name, Organisation.code, User.role, User.active, User.locked_at,
+               last.c.last_login)
+        .join(Organisation, Organisation.id == User.org_id)
+        .outerjoin(last, last.c.username == User.username)
+        .order_by(User.username))
+    return [UserListing(i, name, shown, code, role, bool(active), _utc(locked), _utc(login))
+            for i, name, shown, code, role, active, locked, login in rows]
+
+
+def organisation_choices(session: Session) -> list[tuple[str, str]]:
+    """(code, English name) of every organisation, for the create-user form."""
+    return [(c, n) for c, n in session.execute(select(Organisation.code, Organisation.name_en)
+                                               .order_by(Organisation.code))]
+
+
+def create_account(session: Session, data: UserIn, *, by: User, address: str | None = None) -> User:
+    """An admin creates an account (password rules apply); audited as ``user_created``."""
+    user = create_user(session, data)
+    record_event(session.connection(), "user_created", user_id=by.id, org_id=by.org_id, record_type="user",
+                 record_id=user.id, address=address,
+                 detail={"username": user.username, "org": data.org, "role": user.role})
+    session.flush()
+    return user
+
+
+def check_not_self(by: User, user_id: str) -> None:
+    """Admins may not disable or demote themselves: it could leave a store without an administrator."""
+    if by.id == user_id:
+        raise Conflict("you cannot do this to your own account; ask another administrator")
+
+
+def change_role(session: Session, user_id: str, role: str, *, by: User, address: str | None = None) -> bool:
+    """Give an account another role (not one's own); audited as ``user_role_changed``. False if unchanged."""
+    if role not in role_rules():
+        raise InvalidInput(f"unknown role {role!r}; choose one of {', '.join(role_rules())}")
+    check_not_self(by, user_id)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    if user.role == role:
+        return False
+    old, user.role = user.role, role
+    record_event(session.connection(), "user_role_changed", user_id=by.id, org_id=by.org_id, record_type="user",
+                 record_id=user_id, address=address, detail={"from": old, "to": role})
+    session.flush()
+    return True
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    created_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    status: str  # active | expired | revoked
+
+
+def api_tokens_of(session: Session, user_id: str, *, now: dt.datetime | None = None) -> list[TokenInfo]:
+    """A user's API tokens, newest first (names and dates only: the tokens themselves are never stored)."""
+    now = now or utcnow()
+    out = []
+    for t in session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
+                             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())):
+        status = "revoked" if t.revoked_at else \
+            "expired" if t.expires_at and _aware(t.expires_at) <= now else "active"
+        out.append(TokenInfo(t.id, t.name, _utc(t.created_at), _utc(t.last_used_at), _utc(t.expires_at),
+                             _utc(t.revoked_at), status))
+    return out
+
+
+def account_overview(session: Session, user_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What the account pages show: the user, organisation, last login, sessions and API tokens."""
+    now = now or utcnow()
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    org = session.get(Organisation, user.org_id)
+    sessions = session.execute(select(
+        func.count(),
+        func.count().filter(UserSession.ended_at.is_(None), UserSession.last_seen_at > now - IDLE_TIMEOUT,
+                            UserSession.created_at > now - ABSOLUTE_TIMEOUT))
+        .where(UserSession.user_id == user_id)).one()
+    last_login = session.scalar(select(func.max(LoginAttempt.at)).where(
+        LoginAttempt.username == user.username, LoginAttempt.success.is_(True)))
+    return {"user": user, "org_code": org.code if org else "", "org_name": org.name_en if org else "",
+            "locked_at": _utc(user.locked_at), "last_login": _utc(last_login), "sessions_total": sessions[0],
+            "sessions_open": sessions[1], "tokens": api_tokens_of(session, user_id, now=now)}
+
+
+def revoke_token(session: Session, p: Principal, by: User, token_id: str, *, address: str | None = None) -> str:
+    """Revoke one's own API token (an admin: anyone's); audited. Returns the owner's id.
+
+    Someone else's token answers NotFound, as if it did not exist, so token ids do not leak.
+    """
+    row = session.get(ApiToken, token_id)
+    if row is not None and row.user_id != by.id:
+        try:
+            check_is_admin(p)
+        except Forbidden:
+            row = None
+    if row is None:
+        raise NotFound(f"no API token with id {token_id}")
+    if row.revoked_at is None:
+        revoke_api_token(session, token_id)
+        record_event(session.connection(), "api_token_revoked", user_id=by.id, org_id=by.org_id,
+                     record_type="user", record_id=row.user_id, address=address,
+                     detail={"token_id": token_id, "name": row.name})
+    return row.user_id

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import ColumnElement, Connection, insert, select
 
-from narcotrack.store.schema import AuditEvent, utcnow
+from narcotrack.store.schema import AuditEvent, Organisation, User, utcnow
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x6E61726374726B  # "narctrk": the advisory lock that serialises chain writers on PostgreSQL
@@ -118,3 +118,58 @@ def verify_chain(conn: Connection, expected_head: tuple[int, str] | None = None)
         elif found != digest:
             report.problems.append((seq, "the noted head event's hash differs (chain rewritten)"))
     return report
+
+
+def search_events(
+    conn: Connection,
+    *,
+    user: str | None = None,
+    org: str | None = None,
+    action: str | None = None,
+    record_type: str | None = None,
+    record_id: str | None = None,
+    outcome: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Events matching every filter given, newest first, with the actor's user name and organisation code.
+
+    ``user`` is a user name and ``org`` an organisation code, as an auditor types them; dates are UTC days,
+    both included. Page on with ``before_id`` = the last id of the previous page (keyset: the database
+    filters and stops after ``limit`` rows, however long the log).
+    """
+    e, u, o = AuditEvent.__table__, User.__table__, Organisation.__table__
+    conds: list[ColumnElement[bool]] = []
+    if user:
+        conds.append(u.c.username == user)
+    if org:
+        conds.append(o.c.code == org)
+    for column, value in ((e.c.action, action), (e.c.record_type, record_type), (e.c.record_id, record_id),
+                          (e.c.outcome, outcome)):
+        if value:
+            conds.append(column == value)
+    if date_from:
+        conds.append(e.c.at >= dt.datetime.combine(date_from, dt.time.min))
+    if date_to:
+        conds.append(e.c.at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
+    if before_id is not None:
+        conds.append(e.c.id < before_id)
+    q = (select(e.c.id, e.c.at, e.c.user_id, u.c.username, e.c.org_id, o.c.code.label("org_code"), e.c.action,
+                e.c.record_type, e.c.record_id, e.c.address, e.c.outcome, e.c.detail)
+         .select_from(e.outerjoin(u, u.c.id == e.c.user_id).outerjoin(o, o.c.id == e.c.org_id))
+         .where(*conds).order_by(e.c.id.desc()).limit(limit))
+    out = []
+    for row in conn.execute(q).mappings():
+        ev = dict(row)
+        at = ev["at"]
+        if isinstance(at, dt.datetime) and at.tzinfo:  # PostgreSQL answers aware, SQLite naive: show UTC
+            ev["at"] = at.astimezone(dt.UTC).replace(tzinfo=None)
+        out.append(ev)
+    return out
+
+
+def event_actions(conn: Connection) -> list[str]:
+    """The distinct actions in the log, for an auditor's filter list."""
+    return [str(a) for a in conn.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))]
