@@ -215,3 +215,88 @@ def is_unknown_country(text: str) -> bool:
 def country_name(code: str) -> str:
     c = pycountry.countries.get(alpha_2=code)
     return str(c.name) if c else code
+
+
+# Search as you type (the place boxes of the forms and GET /api/v1/places): provinces, districts and
+# communes, the levels an incident records. Villages are left out: no record stores one, and 14,576 more
+# names would bury the units people mean.
+SEARCH_LEVELS = ("province", "district", "commune")
+_SEARCH_RANK = {level: n for n, level in enumerate(SEARCH_LEVELS)}
+# Words naming the level that people put before a Khmer name: "ខេត្តសៀមរាប" is "សៀមរាប".
+_KHMER_LEVEL_PREFIXES = tuple(norm(w) for w in ("រាជធានី", "ខេត្ត", "ក្រុង", "ស្រុក", "ខណ្ឌ", "ឃុំ", "សង្កាត់"))
+
+
+@cache
+def _search_index() -> tuple[tuple[GazetteerPlace, frozenset[str], frozenset[str], tuple[str, str]], ...]:
+    """Each searchable place with its normalised names (both scripts, aliases), spelling keys and codes."""
+    aliases: dict[str, list[str]] = {}
+    for code, names in load_yaml("provinces.yaml")["aliases"].items():
+        aliases.setdefault(kh_code(str(code)), []).extend(str(n) for n in names)
+    index = []
+    for p in iter_gazetteer():
+        if p.level not in _SEARCH_RANK:
+            continue
+        names = [p.name_en, p.name_km, *aliases.get(p.code, [])]
+        keys = frozenset(k for k in (norm(n) for n in names) if k)
+        spellings = frozenset(k for k in (spelling_key(n) for n in names if n.isascii()) if k)
+        index.append((p, keys, spellings, (norm(p.code), norm(p.code[3:]))))
+    return tuple(index)
+
+
+@cache
+def _places_by_code() -> dict[str, GazetteerPlace]:
+    return {entry[0].code: entry[0] for entry in _search_index()}
+
+
+def place_by_code(code: str) -> GazetteerPlace | None:
+    """The province, district or commune with this code (``KH-12``, ``KH-1201``, ``KH-120101``), if any."""
+    return _places_by_code().get(code)
+
+
+def place_path(code: str) -> list[GazetteerPlace]:
+    """The place and the units above it, province first: the commune's district and province, and so on."""
+    path: list[GazetteerPlace] = []
+    place = place_by_code(code)
+    while place is not None:
+        path.insert(0, place)
+        place = place_by_code(place.parent_code) if place.parent_code else None
+    return path
+
+
+def search_places(query: str, level: str | None = None, limit: int = 20) -> list[GazetteerPlace]:
+    """Places whose Khmer or English name (or a common spelling of it, or its code) contains ``query``.
+
+    Exact names come first, then names that start with the query, then the rest; within each, provinces
+    before districts before communes. Matching ignores case, spaces and punctuation, folds Khmer
+    subscript ta/da and romanisation variants (Phnom/Phnum, Reap/Reab), so what an officer types finds
+    the gazetteer's spelling.
+    """
+    if level is not None and level not in _SEARCH_RANK:
+        raise ValueError(f"level must be one of {', '.join(SEARCH_LEVELS)}")
+    text = str(query).strip().translate(_KHMER_DIGITS)
+    q = norm(text)
+    if not q or limit < 1:
+        return []
+    wanted = {q}
+    for prefix in _KHMER_LEVEL_PREFIXES:
+        if q.startswith(prefix) and len(q) > len(prefix):
+            wanted.add(q[len(prefix):])
+    spelled = spelling_key(text) if text.isascii() else ""
+    hits: list[tuple[int, int, str, GazetteerPlace]] = []
+    for place, keys, spellings, codes in _search_index():
+        if level is not None and place.level != level:
+            continue
+        # A code matches from its start only: "12" is Phnom Penh and its units, not district 0112.
+        best = min((0 if c == q else 1 for c in codes if c.startswith(q)), default=3)
+        for key in keys:
+            for w in wanted:
+                if w in key:
+                    best = min(best, 0 if key == w else 1 if key.startswith(w) else 2)
+        if spelled:
+            for key in spellings:
+                if spelled in key:
+                    best = min(best, 0 if key == spelled else 1 if key.startswith(spelled) else 2)
+        if best < 3:
+            hits.append((best, _SEARCH_RANK[place.level], place.code, place))
+    hits.sort(key=lambda h: h[:3])
+    return [h[3] for h in hits[:limit]]

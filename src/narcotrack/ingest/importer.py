@@ -9,6 +9,7 @@ already present rather than written again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -29,6 +30,10 @@ from narcotrack.ingest.writer import Stored, StoreWriter, own_reference_checks
 from narcotrack.store.schema import ImportBatch, Organisation, utcnow
 
 Progress = Callable[[int, int | None], None]
+# (reporting organisation id, marking, distribution) of a new incident -> None when the importing user may
+# record it, else (the incident field at fault: 'reporting_org_id', 'marking' or 'distribution'; the
+# reason). Lets the web upload apply the sharing policy row by row.
+Authorise = Callable[[str, str, str], tuple[str, str] | None]
 _COMPARED_IDX = [(name, I[name], BIT[name]) for name in COMPARED]
 
 
@@ -43,14 +48,19 @@ def import_file(
     progress: Progress | None = None,
     parallel: bool | None = None,
     chunk_rows: int = 5000,
+    server_safe: bool = False,
+    authorise: Authorise | None = None,
 ) -> ImportReport:
     """Import a CSV, CSV.GZ or XLSX file in narcotrack's template or UNODC's IDS format.
 
     ``fmt`` is 'auto', 'narcotrack' or 'ids'. ``org_code`` is the reporting organisation for rows that
     name none, and is recorded as the importing organisation. ``progress(done_bytes, total_bytes)`` is
     called as the file is read. ``parallel`` forces (True) or forbids (False) validating in a worker
-    process; by default large files use one. Raises ``ImportRejected`` (with the report) when rows are
-    bad and ``partial`` is False, ``InvalidInput`` when the file cannot be read at all.
+    process; by default large files use one. ``server_safe`` is for a long-running server: no worker
+    process, the garbage collector left running and SQLite's foreign-key checks left on, so nothing
+    process- or connection-wide changes while other requests run. ``authorise`` rejects, row by row, new
+    incidents the importing user may not record (see ``Authorise``). Raises ``ImportRejected`` (with the
+    report) when rows are bad and ``partial`` is False, ``InvalidInput`` when the file cannot be read.
     """
     path = Path(path)
     started = time.perf_counter()
@@ -64,11 +74,13 @@ def import_file(
         positions = narcotrack_format.map_header(header, report, org_given=bool(org_code))
     report.sha256 = _sha256(path)
     use_worker = pipeline.want_parallel(path, kind) if parallel is None else parallel
+    if server_safe:
+        use_worker = False
     try:
         with (
-            pipeline.gc_paused(),
+            contextlib.nullcontext() if server_safe else pipeline.gc_paused(),
             engine.connect() as conn,
-            own_reference_checks(conn) as checks_off,
+            contextlib.nullcontext(False) if server_safe else own_reference_checks(conn) as checks_off,
             conn.begin() as trans,
         ):
             _run(
@@ -84,6 +96,7 @@ def import_file(
                 chunk_rows=chunk_rows,
                 total=total,
                 check_places=checks_off,
+                authorise=authorise,
             )
             report.seconds = time.perf_counter() - started
             if report.rows_rejected and not partial:
@@ -114,6 +127,7 @@ def _run(
     chunk_rows: int,
     total: int,
     check_places: bool,
+    authorise: Authorise | None = None,
 ) -> None:
     orgs = _organisations(conn)
     importer_org = None
@@ -157,7 +171,16 @@ def _run(
         if report.fmt == "ids"
         else narcotrack_format.columns_for_messages(header, positions)
     )
+    if report.fmt == "ids":
+        columns["reporting_org_id"] = ""
+    else:
+        columns["reporting_org_id"] = (
+            header[positions["reporting_org"]] if "reporting_org" in positions else ""
+        )
     settle = _Settler(writer, report, formats.SOURCES[report.fmt], formats.MERGE[report.fmt], columns)
+    if authorise is not None:
+        settle.authorise = authorise
+        settle.org_codes = {oid: code for oid, code in orgs.values()}
     for chunk in pipeline.chunks(path, report.fmt, positions, ctx, parallel=parallel):
         settle(chunk)
         if progress is not None:
@@ -187,6 +210,8 @@ class _Settler:
     ) -> None:
         self.writer, self.report, self.source, self.merge = writer, report, source, merge
         self.columns = columns
+        self.authorise: Authorise | None = None
+        self.org_codes: dict[str, str] = {}
 
     def __call__(self, chunk: Chunk) -> None:
         report = self.report
@@ -236,6 +261,8 @@ class _Settler:
                             for column in missing
                         ],
                     )
+                    continue
+                if self.authorise is not None and self._refused(values, rows):
                     continue
                 incidents.append(values)
                 occurred, place_id = values[i_occ], values[i_place]
@@ -313,6 +340,21 @@ class _Settler:
             else:
                 kept.append((row, mask, seizure))
         return kept, hit.id, hit.occurred_on, hit.place_id, norm(hit.place_text)
+
+    def _refused(self, values: tuple[Any, ...], rows: list[Any]) -> bool:
+        """Reject the rows of a new incident that the importing user may not record; True if refused."""
+        assert self.authorise is not None
+        refused = self.authorise(
+            values[I["reporting_org_id"]], values[I["marking"]], values[I["distribution"]]
+        )
+        if refused is None:
+            return False
+        field, reason = refused
+        value = values[I[field]]
+        shown = self.org_codes.get(value, value) if field == "reporting_org_id" else value
+        column = self.columns.get(field, field)
+        self._reject(rows, [Issue(r, column, str(shown or ""), reason, ERROR) for r, _m, _s in rows])
+        return True
 
     def _reject(self, rows: list[Any], issues: list[Issue]) -> None:
         self.report.extend(issues)
