@@ -164,7 +164,7 @@ def test_roles_may_set_distributions_up_to_their_limit(role: str, widest: str) -
 
 @pytest.mark.parametrize(
     ("role", "for_other_org", "distribution", "allowed"),
-    [("officer", False, "domestic", True), ("officer", False, "partners", False), ("officer", True, "domestic", False),
+    [("officer", False, "domestic", True), ("officer", False, "partners", True), ("officer", True, "domestic", False),
      ("analyst", True, "domestic", False), ("admin", True, "partners", True), ("viewer", False, "owner", False)],
 )
 def test_who_may_record_an_incident(role: str, for_other_org: bool, distribution: str, allowed: bool) -> None:

@@ -11,12 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from narcotrack.domain.models import ArrestIn, IncidentIn, OperationIn, PersonIn, SeizureIn, UserIn
 from narcotrack.errors import Conflict, InvalidInput, NotFound
 from narcotrack.store.db import session_scope
+from narcotrack.store.figures import headline_figures
 from narcotrack.store.repo import (
     create_incident,
     create_operation,
     create_user,
     get_incident,
-    headline_figures,
     history,
     init_store,
     update_incident,

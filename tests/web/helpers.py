@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from narcotrack.domain.models import UserIn
 from narcotrack.store.db import session_scope
@@ -30,3 +32,25 @@ def login(client: TestClient, username: str, password: str = PASSWORD, totp: str
     r = client.post("/login", data={"username": username, "password": password, "totp": totp,
                                     "csrf_token": csrf_of(form.text), "next": "/"}, follow_redirects=False)
     assert r.status_code == 303, r.text
+
+
+def csrf_header(client: TestClient) -> dict[str, str]:
+    """The X-CSRF-Token header a page's htmx requests carry, for API calls made with a session cookie."""
+    m = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/").text)
+    assert m, "no CSRF token on the home page"
+    return {"x-csrf-token": m.group(1)}
+
+
+@contextmanager
+def count_queries(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run inside the block (for N+1 guards)."""
+    statements: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

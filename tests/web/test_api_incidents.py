@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from narcotrack.access.audit import verify_chain
 from narcotrack.domain.models import IncidentIn, SeizureIn
@@ -16,7 +14,7 @@ from narcotrack.store.db import session_scope
 from narcotrack.store.repo import create_incident
 from narcotrack.store.schema import AuditEvent
 from narcotrack.web.app import create_app
-from tests.web.helpers import csrf_of, login, make_user
+from tests.web.helpers import count_queries, csrf_of, login, make_user
 
 
 def _seed(engine: Engine, n: int = 12) -> None:
@@ -37,20 +35,6 @@ def analyst(engine: Engine) -> TestClient:
     c = TestClient(create_app(engine))
     login(c, "analyst")
     return c
-
-
-@contextmanager
-def count_queries(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def test_list_pages_with_a_cursor_without_gaps_or_repeats(engine: Engine, analyst: TestClient) -> None:
@@ -119,11 +103,36 @@ def test_create_validates_fields_and_needs_csrf(engine: Engine) -> None:
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["fields"]} == {"seizures.0.drug", "seizures.0.quantity"}
     wide = c.post("/api/v1/incidents", json={**body, "distribution": "partners"}, headers={"x-csrf-token": csrf})
-    assert wide.status_code == 403  # an officer proposes; a supervisor releases to partners
+    assert wide.status_code == 201  # an officer proposes; a supervisor releases to partners
+    assert wide.json()["release_request"] is not None
+    assert c.get(f"/api/v1/incidents/{wide.json()['id']}").json()["distribution"] == "domestic"
     ok = c.post("/api/v1/incidents", json=body, headers={"x-csrf-token": csrf})
-    assert ok.status_code == 201
+    assert ok.status_code == 201 and ok.json()["release_request"] is None
     got = c.get(f"/api/v1/incidents/{ok.json()['id']}").json()
     assert got["district_code"] == "KH-0110" and got["seizures"][0]["mass_kg"] == pytest.approx(0.45)
     with engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "create")) == 1
+        assert conn.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "create")) == 2
         assert verify_chain(conn).ok
+
+
+def test_patch_changes_editable_fields_with_history_version_and_policy(engine: Engine, analyst: TestClient) -> None:
+    _seed(engine, 3)
+    from tests.web.helpers import csrf_header
+
+    h = csrf_header(analyst)
+    item = analyst.get("/api/v1/incidents?limit=1").json()["items"][0]
+    rid, version = item["id"], item["version"]
+    r = analyst.patch(f"/api/v1/incidents/{rid}", json={"narrative": "Found in a fuel tank", "version": version},
+                      headers=h)
+    assert r.status_code == 200 and r.json()["version"] == version + 1, r.text
+    assert analyst.patch(f"/api/v1/incidents/{rid}", json={"narrative": "x", "version": version},
+                         headers=h).status_code == 409
+    assert analyst.patch(f"/api/v1/incidents/{rid}", json={"marking": "CLEAR"}, headers=h).status_code == 422
+    assert analyst.patch(f"/api/v1/incidents/{rid}", json={"narrative": "no token"}).status_code == 403
+    make_user(engine, "th-liaison", "TH-ONCB", "liaison")
+    th = TestClient(create_app(engine))
+    login(th, "th-liaison")
+    assert th.patch(f"/api/v1/incidents/{rid}", json={"narrative": "x"}, headers=csrf_header(th)).status_code == 404
+    with session_scope(engine) as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.record_id == rid)).all()
+    assert actions.count("update") == 1

@@ -121,3 +121,43 @@ def test_invisible_person_is_404(engine: Engine) -> None:
     la = _client(engine, "laos", "LA-LCDC", "liaison")
     assert la.get(f"/api/v1/persons/{ids['group-th']}").status_code == 404
     assert la.get(f"/api/v1/persons/{ids['partners']}").status_code == 200
+
+
+def test_export_holds_identity_exactly_as_the_list_shows_it_and_is_audited(engine: Engine) -> None:
+    import csv
+    import io
+
+    ids = _seed(engine)
+    thai = _client(engine, "thai", "TH-ONCB", "liaison")
+    rows = list(csv.DictReader(io.StringIO(thai.get("/api/v1/persons/export.csv").content.decode("utf-8-sig"))))
+    assert {r["id"] for r in rows} == {ids["group-th"], ids["partners"]}
+    assert all(r["identity"] == "pseudonym" and r["pseudonym"].startswith("P-") and not r["name_latin"]
+               for r in rows)
+    assert "Sok" not in str(rows)
+    nacd = _client(engine, "nacd", "KH-NACD", "analyst")
+    rows = list(csv.DictReader(io.StringIO(nacd.get("/api/v1/persons/export.csv").content.decode("utf-8-sig"))))
+    assert len(rows) == 4 and {r["name_latin"] for r in rows} == {f"Sok Dara {k}" for k in PEOPLE}
+    with engine.connect() as conn:
+        exports = conn.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).all()
+    assert [e["rows"] for e in exports] == [2, 4]
+    assert _client(engine, "health", "KH-MOH", "viewer").get("/api/v1/persons/export.csv").status_code == 403
+
+
+def test_patch_corrects_identity_without_copying_it_into_the_history(engine: Engine) -> None:
+    from narcotrack.store.schema import RecordHistory
+    from tests.web.helpers import csrf_header
+
+    ids = _seed(engine)
+    nacd = _client(engine, "nacd", "KH-NACD", "analyst")
+    h = csrf_header(nacd)
+    r = nacd.patch(f"/api/v1/persons/{ids['domestic']}", json={"name_latin": "Sok Dara Vannak", "version": 1},
+                   headers=h)
+    assert r.status_code == 200 and r.json()["identity"]["name_latin"] == "Sok Dara Vannak", r.text
+    assert nacd.patch(f"/api/v1/persons/{ids['domestic']}", json={"sex": "F", "version": 1},
+                      headers=h).status_code == 409
+    with engine.connect() as conn:
+        changes = conn.scalars(select(RecordHistory.changes).where(RecordHistory.record_id == ids["domestic"])).all()
+    assert changes == [{"name_latin": {"changed": True}}] and "Sok" not in str(changes)
+    thai = _client(engine, "thai", "TH-ONCB", "liaison")
+    assert thai.patch(f"/api/v1/persons/{ids['partners']}", json={"sex": "F"},
+                      headers=csrf_header(thai)).status_code == 403  # sees it, does not own it

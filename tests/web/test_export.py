@@ -53,3 +53,33 @@ def test_roles_without_export_right_are_refused(engine: Engine) -> None:
     assert _client(engine, "officer", "KH-PP-01", "officer").get("/api/v1/incidents/export.csv").status_code == 403
     anon = TestClient(create_app(engine))
     assert anon.get("/api/v1/incidents/export.csv").status_code == 401
+
+
+def test_export_takes_the_same_filters_as_the_list(engine: Engine) -> None:
+    _seed(engine)
+    client = _client(engine, "adp", "KH-ADP", "analyst")
+    params = {"marking": ["RED", "GREEN"], "drug": ["heroin", "ice"], "place": "KH-12"}
+    listed = {i["id"] for i in client.get("/api/v1/incidents", params={**params, "limit": 500}).json()["items"]}
+    r = client.get("/api/v1/incidents/export.csv", params=params)
+    exported = {row["incident_id"] for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
+    assert listed and exported == listed
+    assert client.get("/api/v1/incidents/export.csv", params={"marking": "RED"}).text.count("\n") == 1 + 2
+
+
+def test_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised(engine: Engine) -> None:
+    import datetime as dt
+
+    from narcotrack.domain.models import IncidentIn, SeizureIn
+    from narcotrack.store.db import session_scope
+    from narcotrack.store.repo import create_incident
+
+    with session_scope(engine) as s:
+        create_incident(s, IncidentIn(occurred_on=dt.date(2025, 1, 9), province="Kampot", reporting_org="KH-ADP",
+                                      place_text='=HYPERLINK("http://x","y")',
+                                      seizures=[SeizureIn(drug="ice", quantity=1, unit="kg")]))
+    client = _client(engine, "adp", "KH-ADP", "analyst")
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/incidents/export.csv").content.decode("utf-8-sig"))))
+    assert rows[0]["place_text"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    ws = load_workbook(io.BytesIO(client.get("/api/v1/incidents/export.xlsx").content))["incidents"]
+    cell = ws.cell(row=2, column=6)
+    assert cell.value.startswith("'=") and cell.data_type == "s"

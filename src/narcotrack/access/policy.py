@@ -27,10 +27,10 @@ from importlib import resources
 from typing import Any, Protocol, TypeVar
 
 import yaml
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from narcotrack.errors import Forbidden, NotFound
+from narcotrack.errors import Forbidden, InvalidInput, NotFound
 from narcotrack.store.schema import Organisation, SharingGroup, SharingGroupMember
 
 T = TypeVar("T")
@@ -129,13 +129,16 @@ def pseudonym_for(key: bytes, p: Principal, person: ShareableRecord, person_id: 
     return pseudonym(key, group or p.org_id, person_id)
 
 
-def check_may_record(p: Principal, reporting_org_id: str, distribution: str) -> None:
-    """Raise Forbidden unless ``p`` may record an incident for that organisation with that distribution."""
+def check_may_record(p: Principal, reporting_org_id: str, distribution: str | None = None) -> None:
+    """Raise Forbidden unless ``p`` may record an incident for that organisation.
+
+    Any known distribution may be asked for: one wider than the role may set alone is stored at the role's
+    limit and proposed for a supervisor's release (narcotrack.access.recording), not refused.
+    """
+    if distribution is not None and distribution not in DISTRIBUTION_RANK:
+        raise InvalidInput(f"unknown distribution {distribution!r}")
     if not p.rule("may_write"):
         raise Forbidden("your role may not record incidents")
-    if not may_set_distribution(p, distribution):
-        raise Forbidden(f"your role may not share beyond '{p.rule('max_distribution')}' "
-                        "without a supervisor's release")
     if reporting_org_id != p.org_id and not p.rule("may_record_for_others"):
         raise Forbidden("you may record incidents only for your own organisation")
 
@@ -169,3 +172,132 @@ def may_set_distribution(p: Principal, distribution: str) -> bool:
         return True
     return DISTRIBUTION_RANK[distribution] <= DISTRIBUTION_RANK[p.rule("max_distribution")]
 
+
+
+def check_may_change(p: Principal, r: ShareableRecord) -> None:
+    """Raise unless ``p`` may change record ``r``: NotFound when it may not even see it (no leak of
+    existence), Forbidden when it sees it but the role may not write or the record is another
+    organisation's. Sharing fields are not changed this way: widening needs a release, narrowing is
+    ``restrict`` (narcotrack.access.release)."""
+    if not can_see(p, r):
+        raise NotFound("no such record")
+    if not p.rule("may_write"):
+        raise Forbidden("your role may not change records")
+    if r.owner_org_id != p.org_id and not p.rule("may_record_for_others"):
+        raise Forbidden("only the organisation that owns this record may change it")
+
+
+def name_search_allowed(p: Principal) -> bool:
+    """Whether a search may match persons by name: only for roles that may see identity, and then only
+    persons whose identity reaches ``p`` in full (a pseudonymised partner must not learn a name by
+    searching for it)."""
+    return bool(p.rule("may_see_identity"))
+
+
+def is_admin(p: Principal) -> bool:
+    return p.role == "admin"
+
+
+def check_is_admin(p: Principal) -> None:
+    """Raise Forbidden unless ``p`` is an administrator. Accounts, the audit log, organisations and sharing
+    groups are theirs alone: changing an agreement or a membership changes what every user of every member
+    organisation may see. Reading is wider: every user may list organisations (codes and names are not
+    secret) and sees the sharing groups of ``sharing_group_filter``."""
+    if not is_admin(p):
+        raise Forbidden("only administrators may do this")
+
+
+def sharing_group_filter(p: Principal) -> ColumnElement[bool]:
+    """SQL condition on ``sharing_group`` rows ``p`` may see: all for admins, else the groups (and so the
+    agreements and member lists) of which ``p``'s organisation is a member."""
+    from sqlalchemy import true  # imported here: additions to this module go at its end
+
+    if p.role == "admin":
+        return true()
+    member_of = select(SharingGroupMember.group_id).where(SharingGroupMember.org_id == p.org_id)
+    return SharingGroup.id.in_(member_of)
+
+
+# Four-eyes release (narcotrack.access.release): one person proposes wider sharing, another releases it.
+
+MARKING_RANK = {"CLEAR": 0, "GREEN": 1, "AMBER": 2, "AMBER+STRICT": 3, "RED": 4}
+
+
+def may_set_marking(p: Principal, marking: str) -> bool:
+    """TLP:CLEAR lets recipients disclose to anyone, so setting it alone needs the right to reach partners."""
+    return marking != "CLEAR" or may_set_distribution(p, "partners")
+
+
+def restricts(current: ShareableRecord, marking: str, distribution: str, sharing_group_id: str | None) -> bool:
+    """Whether the new sharing reaches nobody the current one does not reach (so it needs no release)."""
+    if MARKING_RANK[marking] < MARKING_RANK[current.marking]:
+        return False
+    if marking not in LEAVES_OWNER or distribution == "owner" or current.distribution == "partners":
+        return True
+    return distribution == current.distribution and (
+        distribution != "group" or sharing_group_id == current.sharing_group_id)
+
+
+def check_may_propose(p: Principal, record: ShareableRecord) -> None:
+    """Raise Forbidden unless ``p`` may propose (or, when it restricts, make) a sharing change of ``record``."""
+    if not p.rule("may_write"):
+        raise Forbidden("your role may not change how records are shared")
+    if record.owner_org_id != p.org_id:
+        raise Forbidden("only the owner organisation may change how its records are shared")
+
+
+class ReleaseRequestLike(Protocol):
+    @property
+    def owner_org_id(self) -> str: ...
+    @property
+    def proposed_by(self) -> str: ...
+
+
+def check_may_release(p: Principal, request: ReleaseRequestLike) -> None:
+    """Raise Forbidden unless ``p`` may release (or reject) the proposal: a supervisor of the owner
+    organisation who is not the proposer (four eyes, whatever the proposer's own role)."""
+    if not p.rule("may_release"):
+        raise Forbidden("your role may not release records for sharing")
+    if request.owner_org_id != p.org_id:
+        raise Forbidden("only a supervisor of the record's owner organisation may decide on its sharing")
+    if p.user_id is None or request.proposed_by == p.user_id:
+        raise Forbidden("four eyes: someone other than the proposer must release or reject a proposal")
+
+
+def check_may_withdraw(p: Principal, request: ReleaseRequestLike) -> None:
+    if p.user_id is None or request.proposed_by != p.user_id:
+        raise Forbidden("only the proposer may withdraw a proposal")
+
+
+def release_request_filter(p: Principal, table: Any) -> ColumnElement[bool]:
+    """SQL condition selecting the release requests ``p`` may see: their own organisation's, for roles
+    that may write; those touching RED records only for roles that may see RED."""
+    c = table.c if hasattr(table, "c") else table
+    if not p.rule("may_write"):
+        return false()
+    cond = c.owner_org_id == p.org_id
+    if not p.rule("may_see_red"):
+        cond = and_(cond, c.marking != "RED", c.from_marking != "RED")
+    return cond
+
+
+def full_identity_filter(p: Principal, table: Any) -> ColumnElement[bool]:
+    """SQL condition for the persons whose identity reaches ``p`` in full (``identity_access`` == 'full'),
+    so that a search by name can never match a person ``p`` sees only under a pseudonym."""
+    from sqlalchemy import false
+
+    if not p.rule("may_see_identity"):
+        return false()
+    c = table.c if hasattr(table, "c") else table
+    visible = visible_filter(p, table)
+    if p.domestic:
+        return visible
+    in_group = (and_(c.distribution == "group", c.sharing_group_id.in_(sorted(p.identity_groups)))
+                if p.identity_groups else false())
+    return and_(visible, or_(c.owner_org_id == p.org_id, in_group))
+
+
+def check_may_see_persons(p: Principal) -> None:
+    """The persons pages are for roles that may see identity (others get counts, never a list of people)."""
+    if not p.rule("may_see_identity"):
+        raise Forbidden("your role may not see persons")

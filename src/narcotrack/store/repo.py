@@ -7,15 +7,14 @@ and return ORM rows or plain dicts. They do not decide who may see what: that is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from narcotrack.domain.ids import uuid7
-from narcotrack.domain.models import IncidentIn, OperationIn, PersonIn, UserIn
+from narcotrack.domain.models import ArrestIn, IncidentIn, OperationIn, PersonIn, SeizureIn, UserIn
 from narcotrack.domain.places import resolve_commune, resolve_district, resolve_province
 from narcotrack.domain.units import mass_kg
 from narcotrack.domain.vocab import vocabularies
@@ -170,50 +169,51 @@ def create_incident(
     session.add(incident)
     session.flush()  # no ORM relationships: parents are written before children explicitly
     for s in data.seizures:
-        session.add(
-            Seizure(
-                id=uuid7(),
-                incident_id=incident.id,
-                drug=s.drug,
-                quantity=s.quantity,
-                unit=s.unit,
-                mass_kg=mass_kg(s.quantity, s.unit, s.drug),
-                purity_pct=s.purity_pct,
-                concealment=s.concealment,
-                transport_mode=s.transport_mode,
-                packaging_marking=s.packaging_marking,
-                producing_country=s.producing_country,
-                origin_country=s.origin_country,
-                transit_countries=" ".join(s.transit_countries),
-                destination_country=s.destination_country,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(seizure_row(incident.id, s, now))
     for a in data.arrests:
-        person_id = a.person_id
-        if a.person is not None:
-            person, ident = _person_rows(a.person, reporting, now)
-            session.add(person)
+        for row in arrest_rows(session, incident.id, a, reporting, now):
+            session.add(row)
             session.flush()
-            session.add(ident)
-            person_id = person.id
-        elif session.get(Person, person_id) is None:
-            raise NotFound(f"no person with id {person_id}")
-        session.add(
-            Arrest(
-                id=uuid7(),
-                incident_id=incident.id,
-                person_id=person_id,
-                role=a.role,
-                charges=a.charges,
-                outcome=a.outcome,
-                created_at=now,
-                updated_at=now,
-            )
-        )
     session.flush()
     return incident.id
+
+
+def seizure_row(incident_id: str, s: SeizureIn, now: dt.datetime) -> Seizure:
+    """A seizure row of an incident, with its mass in kg derived from quantity and unit."""
+    return Seizure(
+        id=uuid7(),
+        incident_id=incident_id,
+        drug=s.drug,
+        quantity=s.quantity,
+        unit=s.unit,
+        mass_kg=mass_kg(s.quantity, s.unit, s.drug),
+        purity_pct=s.purity_pct,
+        concealment=s.concealment,
+        transport_mode=s.transport_mode,
+        packaging_marking=s.packaging_marking,
+        producing_country=s.producing_country,
+        origin_country=s.origin_country,
+        transit_countries=" ".join(s.transit_countries),
+        destination_country=s.destination_country,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def arrest_rows(session: Session, incident_id: str, a: ArrestIn, owner_org_id: str,
+                now: dt.datetime) -> list[Any]:
+    """Rows for an arrest: the new person (and identity) when one is given, then the arrest."""
+    rows: list[Any] = []
+    person_id = a.person_id
+    if a.person is not None:
+        person, ident = _person_rows(a.person, owner_org_id, now)
+        rows += [person, ident]
+        person_id = person.id
+    elif session.get(Person, person_id) is None:
+        raise NotFound(f"no person with id {person_id}")
+    rows.append(Arrest(id=uuid7(), incident_id=incident_id, person_id=person_id, role=a.role,
+                       charges=a.charges, outcome=a.outcome, created_at=now, updated_at=now))
+    return rows
 
 
 _EDITABLE_INCIDENT = {
@@ -285,32 +285,26 @@ def history(session: Session, record_type: str, record_id: str) -> list[RecordHi
     return list(session.scalars(q))
 
 
-def create_operation(session: Session, data: OperationIn) -> str:
+def operation_rows(session: Session, data: OperationIn) -> list[Any]:
+    """An operation (owned by its lead organisation) and a participant row per organisation in it."""
     lead = org_id_by_code(session, data.lead_org)
-    op = Operation(
-        id=uuid7(),
-        name=data.name,
-        code=data.code,
-        kind=data.kind,
-        lead_org_id=lead,
-        start_date=data.start_date,
-        end_date=data.end_date,
-        outcomes=data.outcomes,
-        owner_org_id=lead,
-        **data.sharing_fields(),
-    )
-    session.add(op)
+    op = Operation(id=uuid7(), name=data.name, code=data.code, kind=data.kind, lead_org_id=lead,
+                   start_date=data.start_date, end_date=data.end_date, outcomes=data.outcomes,
+                   owner_org_id=lead, **data.sharing_fields())
+    rows: list[Any] = [op]
+    for code in sorted({data.lead_org, *data.participants}):
+        rows.append(OperationParticipant(operation_id=op.id, org_id=org_id_by_code(session, code),
+                                         role="lead" if code == data.lead_org else "participant"))
+    return rows
+
+
+def create_operation(session: Session, data: OperationIn) -> str:
+    rows = operation_rows(session, data)
+    session.add(rows[0])
     session.flush()
-    for code in {data.lead_org, *data.participants}:
-        session.add(
-            OperationParticipant(
-                operation_id=op.id,
-                org_id=org_id_by_code(session, code),
-                role="lead" if code == data.lead_org else "participant",
-            )
-        )
+    session.add_all(rows[1:])
     session.flush()
-    return op.id
+    return str(rows[0].id)
 
 
 def get_incident(session: Session, incident_id: str) -> dict[str, Any]:
@@ -322,53 +316,3 @@ def get_incident(session: Session, incident_id: str) -> dict[str, Any]:
     arrests = session.scalars(select(Arrest).where(Arrest.incident_id == incident_id)).all()
     return {"incident": incident, "seizures": list(seizures), "arrests": list(arrests)}
 
-
-def headline_figures(
-    conn: Connection | Session,
-    *,
-    since: dt.date | None = None,
-    visible: Callable[[Any], ColumnElement[bool]] | None = None,
-) -> dict[str, Any]:
-    """Counts the home page shows, each named for what it counts (incidents, seizures, persons, kg).
-
-    ``visible(table)`` is the caller's sharing filter (narcotrack.access.policy.visible_filter bound to a
-    principal): seizures and arrests count when their incident is visible.
-    """
-    conds: list[ColumnElement[bool]] = []
-    if since is not None:
-        conds.append(Incident.occurred_on >= since)
-    if visible is not None:
-        conds.append(visible(Incident))
-    kg_sum = func.coalesce(func.sum(Seizure.mass_kg), 0.0)
-    sei = select(func.count(), kg_sum).select_from(Seizure)
-    arr = select(func.count(), func.count(func.distinct(Arrest.person_id))).select_from(Arrest)
-    drug_q = select(Seizure.drug, func.count(), kg_sum).group_by(Seizure.drug).order_by(kg_sum.desc()).limit(8)
-    if conds:  # join to incidents only when something restricts them
-        sei = sei.join(Incident, Incident.id == Seizure.incident_id).where(*conds)
-        arr = arr.join(Incident, Incident.id == Arrest.incident_id).where(*conds)
-        drug_q = drug_q.join(Incident, Incident.id == Seizure.incident_id).where(*conds)
-    n_seizures, kg = conn.execute(sei).one()
-    n_arrests, n_persons = conn.execute(arr).one()
-    only = (lambda table: [visible(table)]) if visible is not None else (lambda table: [])
-    return {
-        "incidents": conn.scalar(select(func.count()).select_from(Incident).where(*conds)) or 0,
-        "seizures": n_seizures or 0,
-        "kg_seized": float(kg or 0.0),
-        "arrests": n_arrests or 0,
-        "persons_arrested": n_persons or 0,
-        "persons_recorded": conn.scalar(select(func.count()).select_from(Person).where(*only(Person))) or 0,
-        "operations": conn.scalar(select(func.count()).select_from(Operation).where(*only(Operation))) or 0,
-        "by_drug": [{"drug": d, "seizures": n, "kg": float(k or 0)} for d, n, k in conn.execute(drug_q).all()],
-        "latest_incident": conn.scalar(select(func.max(Incident.occurred_on)).where(*only(Incident))),
-    }
-
-
-def dashboard_figures(
-    conn: Connection | Session, *, visible: Callable[[Any], ColumnElement[bool]] | None = None
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Headline figures in all and for the twelve months up to the latest visible incident (None if none)."""
-    total = headline_figures(conn, visible=visible)
-    latest = total["latest_incident"]
-    if latest is None:
-        return total, None
-    return total, headline_figures(conn, since=latest - dt.timedelta(days=365), visible=visible)

@@ -257,6 +257,24 @@ Index("ix_incident_district", Incident.district_code)
 Index("ix_incident_reporting_org", Incident.reporting_org_id, Incident.occurred_on)
 Index("ix_incident_country_date", Incident.country, Incident.occurred_on)
 Index("uq_incident_source_ref", Incident.source, Incident.source_ref, unique=True)
+# The list's filters with id and the sharing columns: candidates are filtered by the policy and sorted
+# without reading incident rows (migration 0005).
+_SHARING = ("owner_org_id", "marking", "distribution", "sharing_group_id")
+Index("ix_incident_list_province", Incident.province_code, Incident.occurred_on, Incident.id,
+      *(getattr(Incident, c) for c in _SHARING))
+
+
+class DataVersion(Base):
+    """Row 0 counts changes to what the dashboard counts; triggers keep it (migration 0005, store.figures).
+
+    ``epoch`` changes when the row is recreated, so a version number seen before can never come back.
+    """
+
+    __tablename__ = "data_version"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+    epoch: Mapped[str] = mapped_column(String(32))
 
 
 class Seizure(Stamped, Base):
@@ -285,6 +303,7 @@ class Seizure(Stamped, Base):
 
 
 Index("ix_seizure_drug", Seizure.drug)
+Index("ix_seizure_incident_drug", Seizure.incident_id, Seizure.drug, Seizure.mass_kg)
 
 
 class Person(Stamped, Shareable, Base):
@@ -294,6 +313,9 @@ class Person(Stamped, Shareable, Base):
     sex: Mapped[str] = mapped_column(String(1), default="X")
     nationality: Mapped[str | None] = mapped_column(String(2), nullable=True)
     birth_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+Index("ix_person_sharing", *(getattr(Person, c) for c in _SHARING))
 
 
 class PersonIdentity(Base):
@@ -445,3 +467,47 @@ SHAREABLE_TABLES = (
     "community_campaign",
     "drug_use_indicator",
 )
+
+
+RELEASE_STATUSES = ("pending", "released", "rejected", "withdrawn")
+
+
+class ReleaseRequest(Base):
+    """A proposal to share a record more widely, and its decision: one person proposes, another releases.
+
+    The sharing at proposal time is kept (``from_*``) so that a release never silently undoes a change
+    made after the proposal (narcotrack.access.release refuses when they differ).
+    """
+
+    __tablename__ = "release_request"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(ID)
+    owner_org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"))
+    marking: Mapped[str] = mapped_column(String(16))
+    distribution: Mapped[str] = mapped_column(String(16))
+    sharing_group_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    from_marking: Mapped[str] = mapped_column(String(16))
+    from_distribution: Mapped[str] = mapped_column(String(16))
+    from_sharing_group_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    proposed_by: Mapped[str] = mapped_column(ID, ForeignKey("app_user.id"))
+    proposed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(ID, ForeignKey("app_user.id"), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (
+        CheckConstraint(_in("record_type", SHAREABLE_TABLES), name="record_type"),
+        CheckConstraint(_in("status", RELEASE_STATUSES), name="status"),
+        CheckConstraint(_in("marking", MARKINGS), name="marking"),
+        CheckConstraint(_in("distribution", DISTRIBUTIONS), name="distribution"),
+        CheckConstraint(_in("from_marking", MARKINGS), name="from_marking"),
+        CheckConstraint(_in("from_distribution", DISTRIBUTIONS), name="from_distribution"),
+        CheckConstraint("distribution <> 'group' OR sharing_group_id IS NOT NULL", name="group_needs_id"),
+    )
+
+
+Index("ix_release_request_org_status", ReleaseRequest.owner_org_id, ReleaseRequest.status)
+Index("ix_release_request_record", ReleaseRequest.record_type, ReleaseRequest.record_id)
+Index("ix_release_request_proposed_by", ReleaseRequest.proposed_by)

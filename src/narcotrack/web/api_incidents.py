@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from narcotrack.access.audit import record_event
-from narcotrack.access.policy import check_may_record, get_visible, visible_filter
-from narcotrack.domain.models import IncidentIn
+from narcotrack.access.policy import check_may_change, get_visible, visible_filter
+from narcotrack.access.recording import record_incident_with_release
+from narcotrack.domain.models import IncidentIn, PlaceKind
 from narcotrack.errors import InvalidInput
 from narcotrack.store.queries import IncidentFilters, list_incidents, org_codes, seizures_of
-from narcotrack.store.repo import create_incident, org_id_by_code
+from narcotrack.store.repo import update_incident
 from narcotrack.store.schema import Incident, Seizure
 from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.web.errors import field_errors
 
 
 class SeizureOut(BaseModel):
@@ -56,6 +58,20 @@ class IncidentOut(BaseModel):
     sharing_group_id: str | None
     version: int
     seizures: list[SeizureOut]
+
+
+class IncidentPatch(BaseModel):
+    """The fields of an incident that may be changed after recording. Sharing changes go through
+    releases (wider) or /api/v1/sharing/restrict (narrower); seizures and arrests through their own API."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    occurred_on: dt.date | None = None
+    place_text: str | None = Field(default=None, max_length=400)
+    place_kind: PlaceKind = None
+    narrative: str | None = None
+    operation_id: str | None = None
+    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
 
 
 class IncidentPage(BaseModel):
@@ -120,7 +136,8 @@ def router() -> APIRouter:
 
     @r.post("", summary="Record an incident", status_code=201)
     async def create(request: Request) -> JSONResponse:
-        """Record an incident with its seizures and arrests; answers 201 with the new id."""
+        """Record an incident with its seizures and arrests; answers 201 with the new id, and the id of the
+        release request when the sharing asked for is wider than the role may set alone (else null)."""
         try:
             body = await request.json()
         except ValueError as exc:
@@ -131,17 +148,33 @@ def router() -> APIRouter:
             try:
                 data = IncidentIn.model_validate(body)
             except ValidationError as exc:
-                return JSONResponse({"error": "invalid incident", "fields": _field_errors(exc)}, status_code=422)
-            check_may_record(actor.principal, org_id_by_code(session, data.reporting_org), data.distribution)
-            incident_id = create_incident(session, data, user_id=actor.user.id)
-            record_event(session.connection(), "create", user_id=actor.user.id, org_id=actor.user.org_id,
-                         record_type="incident", record_id=incident_id,
-                         address=request.client.host if request.client else None)
+                return JSONResponse({"error": "invalid incident", "fields": field_errors(exc)}, status_code=422)
+            done = record_incident_with_release(session, actor.principal, data,
+                                                address=request.client.host if request.client else None)
             session.commit()
-        return JSONResponse({"id": incident_id}, status_code=201)
+        return JSONResponse({"id": done.record_id, "release_request": done.release_request_id}, status_code=201)
+
+    @r.patch("/{incident_id}", summary="Change an incident", response_model=IncidentOut)
+    async def patch(request: Request, incident_id: str, data: IncidentPatch) -> IncidentOut:
+        """Change date, place text and kind, narrative or operation; kept in the record's history, audited."""
+        changes = data.model_dump(exclude_unset=True)
+        version = changes.pop("version", None)
+        if changes.get("occurred_on") and changes["occurred_on"] > dt.date.today():
+            raise InvalidInput("occurred_on is in the future")
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            await check_csrf(request, actor)
+            incident = get_visible(session, actor.principal, Incident, incident_id)
+            check_may_change(actor.principal, incident)
+            before = incident.version
+            update_incident(session, incident_id, changes, user_id=actor.user.id, expected_version=version)
+            if incident.version != before:
+                record_event(session.connection(), "update", user_id=actor.user.id, org_id=actor.user.org_id,
+                             record_type="incident", record_id=incident_id,
+                             address=request.client.host if request.client else None,
+                             detail={"fields": sorted(changes)})
+            out = _incident_out(incident, seizures_of(session, [incident_id])[incident_id], org_codes(session))
+            session.commit()
+        return out
 
     return r
-
-
-def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]

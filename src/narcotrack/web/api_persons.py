@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from narcotrack.access.audit import record_event
-from narcotrack.access.policy import Principal, get_visible, identity_access, pseudonym_for, visible_filter
+from narcotrack.access.policy import (
+    Principal,
+    check_may_change,
+    check_may_export,
+    check_may_see_persons,
+    get_visible,
+    identity_access,
+    pseudonym_for,
+    visible_filter,
+)
+from narcotrack.domain.models import Country, Sex
+from narcotrack.errors import InvalidInput
+from narcotrack.store.persons import IDENTITY_FIELDS, update_person
 from narcotrack.store.queries import paginate
 from narcotrack.store.schema import Person, PersonIdentity
-from narcotrack.web.auth import require_actor
+from narcotrack.web import ratelimit
+from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.web.export import XLSX_MEDIA, csv_body, xlsx_body
 
 
 class IdentityOut(BaseModel):
@@ -66,8 +82,81 @@ def _audit(session: Session, request: Request, p: Principal, people: list[Person
                      detail={"persons": read, "access": sorted({x.identity.access for x in people if x.identity})})
 
 
+def persons_as_shown(
+    session: Session, request: Request, p: Principal, persons: Sequence[Person]
+) -> list[PersonOut]:
+    """Persons as ``p`` may see their identity (full, pseudonym or none), the identity read audited.
+
+    Every way that shows persons (this API, the incident pages) goes through here, so none can show
+    identity without its audit event.
+    """
+    idents = _identities(session, [x.id for x in persons])
+    items = [_out(p, x, idents.get(x.id), request.app.state.pseudonym_key) for x in persons]
+    _audit(session, request, p, items)
+    return items
+
+
+class PersonPatch(BaseModel):
+    """Fields of a person the owner organisation may correct; identity fields only for roles that may see
+    identity. Sharing changes go through releases or restriction."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sex: Sex | None = None
+    nationality: Country = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    name_km: str | None = Field(default=None, max_length=200)
+    name_latin: str | None = Field(default=None, max_length=200)
+    aliases: list[str] | None = None
+    date_of_birth: dt.date | None = None
+    id_numbers: list[str] | None = None
+    version: int | None = None
+
+
+EXPORT_COLUMNS = ["id", "sex", "nationality", "birth_year", "marking", "distribution", "identity", "pseudonym",
+                  "name_km", "name_latin", "aliases", "date_of_birth", "id_numbers"]
+
+
+def _export_rows(session: Session, request: Request, p: Principal, nationality: str | None) -> Iterator[list[Any]]:
+    cursor = None
+    while True:
+        q = select(Person).where(visible_filter(p, Person))
+        if nationality:
+            q = q.where(Person.nationality == nationality.upper())
+        page = paginate(session, q, Person.id, cursor=cursor, limit=500)
+        for x in persons_as_shown(session, request, p, page.rows):  # identity reads audited per batch
+            i = x.identity
+            yield [x.id, x.sex, x.nationality, x.birth_year, x.marking, x.distribution, i.access if i else "none",
+                   i.pseudonym if i else None, i.name_km if i else None, i.name_latin if i else None,
+                   "; ".join(i.aliases) if i else None, i.date_of_birth if i else None,
+                   "; ".join(i.id_numbers) if i else None]
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
 def router() -> APIRouter:
     r = APIRouter(prefix="/api/v1/persons", tags=["persons"])
+
+    @r.get("/export.{fmt}", summary="Export persons as CSV or XLSX_MEDIA")
+    def export(request: Request, fmt: str, nationality: str | None = None) -> StreamingResponse:
+        """Persons the caller may see, identity exactly as the list shows it (full, pseudonym or none);
+        the export and the identity it holds are audited."""
+        if fmt not in {"csv", "xlsx"}:
+            raise InvalidInput("export as csv or xlsx")
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            check_may_export(actor.principal)
+            ratelimit.check(request, "export", actor.user.id)
+            rows = _export_rows(session, request, actor.principal, nationality)
+            body, count = (csv_body if fmt == "csv" else xlsx_body)(rows, EXPORT_COLUMNS)
+            record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
+                         record_type="person", address=request.client.host if request.client else None,
+                         detail={"format": fmt, "rows": count, "filters": {"nationality": nationality} if nationality else {}})
+            session.commit()
+        media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_MEDIA
+        return StreamingResponse(body, media_type=media,
+                                 headers={"content-disposition": f'attachment; filename="persons.{fmt}"'})
 
     @r.get("", summary="List persons", response_model=PersonPage)
     def list_(request: Request, nationality: str | None = None, cursor: str | None = None,
@@ -80,9 +169,7 @@ def router() -> APIRouter:
             if nationality:
                 q = q.where(Person.nationality == nationality.upper())
             page = paginate(session, q, Person.id, cursor=cursor, limit=limit)
-            idents = _identities(session, [x.id for x in page.rows])
-            items = [_out(p, x, idents.get(x.id), request.app.state.pseudonym_key) for x in page.rows]
-            _audit(session, request, p, items)
+            items = persons_as_shown(session, request, p, page.rows)
             session.commit()
         return PersonPage(items=items, next_cursor=page.next_cursor)
 
@@ -94,6 +181,28 @@ def router() -> APIRouter:
             person = get_visible(session, actor.principal, Person, person_id)
             out = _out(actor.principal, person, session.get(PersonIdentity, person_id), request.app.state.pseudonym_key)
             _audit(session, request, actor.principal, [out])
+            session.commit()
+        return out
+
+    @r.patch("/{person_id}", summary="Correct a person", response_model=PersonOut)
+    async def patch(request: Request, person_id: str, data: PersonPatch) -> PersonOut:
+        """Correct attributes or identity of a person the caller's organisation owns; the history names the
+        identity fields that changed but keeps no copy of their values; audited."""
+        changes = data.model_dump(exclude_unset=True)
+        version = changes.pop("version", None)
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            await check_csrf(request, actor)
+            person = get_visible(session, actor.principal, Person, person_id)
+            check_may_change(actor.principal, person)
+            if set(changes) & IDENTITY_FIELDS:
+                check_may_see_persons(actor.principal)
+            changed = update_person(session, person_id, changes, user_id=actor.user.id, expected_version=version)
+            if changed:
+                record_event(session.connection(), "update", user_id=actor.user.id, org_id=actor.user.org_id,
+                             record_type="person", record_id=person_id,
+                             address=request.client.host if request.client else None, detail={"fields": changed})
+            out = persons_as_shown(session, request, actor.principal, [person])[0]
             session.commit()
         return out
 

@@ -19,8 +19,25 @@ from narcotrack.config import Settings
 from narcotrack.domain.vocab import vocabularies
 from narcotrack.store import migrate
 from narcotrack.store.db import make_engine
-from narcotrack.store.repo import dashboard_figures, headline_figures
-from narcotrack.web import api_incidents, api_persons, export, pages_auth
+from narcotrack.store.figures import cached_dashboard_figures, cached_headline_figures
+from narcotrack.web import (
+    api_incidents,
+    api_orgs,
+    api_persons,
+    api_records,
+    api_releases,
+    export,
+    pages_admin,
+    pages_auth,
+    pages_incidents,
+    pages_orgs,
+    pages_persons,
+    pages_records,
+    pages_releases,
+    pages_upload,
+    ratelimit,
+    search,
+)
 from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
 from narcotrack.web.i18n import LANGUAGES, pick_language, translations
@@ -52,6 +69,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
     app.state.totp_roles = frozenset() if demo else settings.totp_role_set()
     app.state.secure_cookies = settings.secure_cookies
     app.state.pseudonym_key = settings.pseudonym_key_bytes()
+    app.state.rate_limiter = ratelimit.limiter_for(settings)
     templates = _templates()
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("narcotrack.web") / "static")), name="static"
@@ -83,17 +101,31 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
         return response
 
     app.include_router(pages_auth.router(render))
+    app.include_router(pages_upload.router(render))
+    app.include_router(pages_admin.router(render))
     app.include_router(export.router())  # before the incident routes: /export.csv is not an id
     app.include_router(api_incidents.router())
     app.include_router(api_persons.router())
+    app.include_router(pages_incidents.router(render))  # /incidents/new before /incidents/{incident_id}
+    app.include_router(api_releases.router())
+    app.include_router(pages_releases.router(render))
+    app.include_router(api_orgs.router())  # its export routes come before its {id} routes
+    app.include_router(pages_orgs.router(render))
+    app.include_router(search.router(render))
+    app.include_router(pages_persons.router(render))
+    for page_router in pages_records.routers(render):
+        app.include_router(page_router)
+    for record_router in api_records.routers():
+        app.include_router(record_router)
 
     @app.get("/", response_class=HTMLResponse, summary="Home page with headline figures")
     def home(request: Request) -> HTMLResponse:
         """Headline figures of what the user may see: in all, and for the twelve months to the latest."""
         with Session(engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
+            session.commit()  # end the login's write first: on SQLite it would hold every writer back meanwhile
             visible = functools.partial(visible_filter, actor.principal)
-            total, recent = dashboard_figures(session, visible=visible)
+            total, recent = cached_dashboard_figures(session, visible=visible)
             session.commit()
         drugs = vocabularies().drugs.terms
         return render(request, "home.html", {"total": total, "recent": recent, "drugs": drugs, "actor": actor})
@@ -122,7 +154,8 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
         """The same counts as the home page, for what the caller may see."""
         with Session(engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
-            data = headline_figures(session, visible=functools.partial(visible_filter, actor.principal))
+            session.commit()  # as on the home page
+            data = cached_headline_figures(session, visible=functools.partial(visible_filter, actor.principal))
             session.commit()
         data["latest_incident"] = data["latest_incident"].isoformat() if data["latest_incident"] else None
         return data

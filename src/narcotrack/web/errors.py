@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from narcotrack.errors import NarcotrackError, NotAuthenticated
@@ -17,6 +20,11 @@ log = logging.getLogger("narcotrack.web")
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def field_errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+    """Validation errors as [{"field": "seizures.0.drug", "message": ...}], the shape every API route answers."""
+    return [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()]
 
 
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
@@ -41,7 +49,19 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     async def narcotrack_error(request: Request, exc: NarcotrackError) -> Response:
         if isinstance(exc, NotAuthenticated) and not _wants_json(request):
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-        return respond(request, exc.http_status, str(exc))
+        response = respond(request, exc.http_status, str(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # RateLimited: tell clients when to come back (RFC 9110, 10.2.3)
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """Bad parameters or body: 422 naming each field, as the API's own validation does."""
+        fields = field_errors(exc)
+        if _wants_json(request):
+            return JSONResponse({"error": "invalid input", "fields": fields}, status_code=422)
+        return respond(request, 422, "; ".join(f"{f['field']}: {f['message']}" for f in fields))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

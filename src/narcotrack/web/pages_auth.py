@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from narcotrack.access.accounts import LoginFailed, authenticate, check_totp, end_session, start_session
 from narcotrack.errors import Forbidden
+from narcotrack.web import ratelimit
 from narcotrack.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -46,6 +47,7 @@ def router(render: Render) -> APIRouter:
     def login(request: Request, username: str = Form(...), password: str = Form(...),
               totp: str = Form(""), csrf_token: str = Form(""), next: str = Form("/")) -> Response:
         """Check the password (and the TOTP code for roles that need one) and start a session."""
+        ratelimit.check(request, "login", request.client.host if request.client else "unknown")
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie or not hmac.compare_digest(cookie, csrf_token):
             raise Forbidden("the login form has expired; reload the page and try again")
