@@ -161,3 +161,25 @@ def test_patch_corrects_identity_without_copying_it_into_the_history(engine: Eng
     thai = _client(engine, "thai", "TH-ONCB", "liaison")
     assert thai.patch(f"/api/v1/persons/{ids['partners']}", json={"sex": "F"},
                       headers=csrf_header(thai)).status_code == 403  # sees it, does not own it
+
+
+def test_create_a_person_and_filter_the_list_by_agency_and_marking(engine: Engine) -> None:
+    from tests.web.helpers import csrf_header
+
+    ids = _seed(engine)
+    nacd = _client(engine, "nacd", "KH-NACD", "analyst")
+    h = csrf_header(nacd)
+    r = nacd.post("/api/v1/persons", json={"name_latin": "Keo Sophea", "sex": "F", "nationality": "KH",
+                                           "marking": "GREEN", "distribution": "domestic"}, headers=h)
+    assert r.status_code == 201, r.text
+    new = r.json()["id"]
+    green = {i["id"] for i in nacd.get("/api/v1/persons", params={"marking": "GREEN"}).json()["items"]}
+    assert green == {new}
+    owned = {i["id"] for i in nacd.get("/api/v1/persons", params={"agency": "KH-NACD", "limit": 100}).json()["items"]}
+    assert owned == {new, *ids.values()}
+    assert nacd.post("/api/v1/persons", json={"sex": "F"}, headers=h).status_code == 422  # no name
+    officer = _client(engine, "officer", "KH-NACD", "officer")
+    assert officer.post("/api/v1/persons", json={"name_latin": "X Y", "distribution": "partners"},
+                        headers=csrf_header(officer)).status_code == 403
+    viewer = _client(engine, "health", "KH-MOH", "viewer")
+    assert viewer.post("/api/v1/persons", json={"name_latin": "X Y"}, headers=csrf_header(viewer)).status_code == 403

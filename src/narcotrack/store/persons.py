@@ -9,11 +9,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from narcotrack.domain.models import PersonIn
 from narcotrack.errors import Conflict, InvalidInput, NotFound
+from narcotrack.store.repo import person_rows
 from narcotrack.store.schema import Person, PersonIdentity, RecordHistory
 
 PERSON_FIELDS = frozenset({"sex", "nationality", "birth_year"})
 IDENTITY_FIELDS = frozenset({"name_km", "name_latin", "aliases", "date_of_birth", "id_numbers"})
+
+
+def create_person(session: Session, data: PersonIn, *, owner_org_id: str) -> str:
+    person, ident = person_rows(data, owner_org_id, dt.datetime.now(dt.UTC))
+    session.add(person)
+    session.flush()
+    session.add(ident)
+    session.flush()
+    return str(person.id)
 
 
 def update_person(session: Session, person_id: str, changes: dict[str, Any], *, user_id: str | None,

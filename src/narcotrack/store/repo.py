@@ -103,7 +103,7 @@ def locate(province: str | None, district: str | None = None, commune: str | Non
     return {"place_id": seed.place_id(code), "province_code": prov, "district_code": dist, "country": "KH"}
 
 
-def _person_rows(data: PersonIn, owner_org_id: str, now: dt.datetime) -> tuple[Person, PersonIdentity]:
+def person_rows(data: PersonIn, owner_org_id: str, now: dt.datetime) -> tuple[Person, PersonIdentity]:
     pid = uuid7()
     person = Person(
         id=pid,
@@ -206,7 +206,7 @@ def arrest_rows(session: Session, incident_id: str, a: ArrestIn, owner_org_id: s
     rows: list[Any] = []
     person_id = a.person_id
     if a.person is not None:
-        person, ident = _person_rows(a.person, owner_org_id, now)
+        person, ident = person_rows(a.person, owner_org_id, now)
         rows += [person, ident]
         person_id = person.id
     elif session.get(Person, person_id) is None:

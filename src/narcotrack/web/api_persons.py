@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,16 +17,20 @@ from narcotrack.access.policy import (
     Principal,
     check_may_change,
     check_may_export,
+    check_may_record,
     check_may_see_persons,
     get_visible,
     identity_access,
+    may_set_distribution,
+    may_set_marking,
     pseudonym_for,
     visible_filter,
 )
-from narcotrack.domain.models import Country, Sex
-from narcotrack.errors import InvalidInput
-from narcotrack.store.persons import IDENTITY_FIELDS, update_person
+from narcotrack.domain.models import Country, PersonIn, Sex
+from narcotrack.errors import Forbidden, InvalidInput
+from narcotrack.store.persons import IDENTITY_FIELDS, create_person, update_person
 from narcotrack.store.queries import paginate
+from narcotrack.store.repo import org_id_by_code
 from narcotrack.store.schema import Person, PersonIdentity
 from narcotrack.web import ratelimit
 from narcotrack.web.auth import check_csrf, require_actor
@@ -159,8 +163,10 @@ def router() -> APIRouter:
                                  headers={"content-disposition": f'attachment; filename="persons.{fmt}"'})
 
     @r.get("", summary="List persons", response_model=PersonPage)
-    def list_(request: Request, nationality: str | None = None, cursor: str | None = None,
-              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> PersonPage:
+    def list_(request: Request, nationality: str | None = None,
+              agency: Annotated[str | None, Query(description="Owner organisation code")] = None,
+              marking: Annotated[list[str] | None, Query(description="TLP marking; repeat for several")] = None,
+              cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> PersonPage:
         """Persons the caller may see, newest first; identity in full, pseudonymised or absent by policy."""
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
@@ -168,10 +174,33 @@ def router() -> APIRouter:
             q = select(Person).where(visible_filter(p, Person))
             if nationality:
                 q = q.where(Person.nationality == nationality.upper())
+            if agency:
+                q = q.where(Person.owner_org_id == org_id_by_code(session, agency))
+            if marking:
+                q = q.where(Person.marking.in_(marking))
             page = paginate(session, q, Person.id, cursor=cursor, limit=limit)
             items = persons_as_shown(session, request, p, page.rows)
             session.commit()
         return PersonPage(items=items, next_cursor=page.next_cursor)
+
+    @r.post("", summary="Record a person", status_code=201)
+    async def create(request: Request, data: PersonIn) -> JSONResponse:
+        """A person not (yet) linked to an arrest, owned by the caller's organisation; answers 201 with the
+        id. Sharing wider than the role may set alone is refused here: record it narrower and propose the
+        wider sharing for release. Audited."""
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            actor = require_actor(request, session)
+            await check_csrf(request, actor)
+            p = actor.principal
+            check_may_record(p, p.org_id, data.distribution)
+            if not may_set_distribution(p, data.distribution) or not may_set_marking(p, data.marking):
+                raise Forbidden("your role may not share this widely on its own: record the person narrower and "
+                                "propose the wider sharing for a supervisor's release")
+            person_id = create_person(session, data, owner_org_id=p.org_id)
+            record_event(session.connection(), "create", user_id=p.user_id, org_id=p.org_id, record_type="person",
+                         record_id=person_id, address=request.client.host if request.client else None)
+            session.commit()
+        return JSONResponse({"id": person_id}, status_code=201)
 
     @r.get("/{person_id}", summary="Read one person", response_model=PersonOut)
     def detail(request: Request, person_id: str) -> PersonOut:
