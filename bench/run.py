@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_import.py", "bench_demo.py"]
+BENCHES = ["bench_import.py", "bench_demo.py", "bench_web.py"]
 
 
 def main() -> int:

@@ -26,15 +26,35 @@ from narcotrack.store.repo import create_incident, org_id_by_code, update_incide
 from narcotrack.store.schema import Arrest, Incident, Operation, Person, Seizure
 
 
-def _incident(day: dt.date, org: str = "KH-PP-01", marking: str = "AMBER", distribution: str = "domestic",
-              drug: str = "ice", qty: float = 1.5, suspect: str = "Sok Dara") -> IncidentIn:
-    return IncidentIn.model_validate({
-        "occurred_on": day, "province": "Banteay Meanchey", "reporting_org": org, "marking": marking,
-        "distribution": distribution,
-        "seizures": [SeizureIn(drug=drug, quantity=qty, unit="kg"), SeizureIn(drug="yaba", quantity=200, unit="tablets")],
-        "arrests": [ArrestIn(role="courier", charges=["ldc_trafficking"],
-                             person=PersonIn(name_latin=suspect, sex="M", nationality="Cambodia"))],
-    })
+def _incident(
+    day: dt.date,
+    org: str = "KH-PP-01",
+    marking: str = "AMBER",
+    distribution: str = "domestic",
+    drug: str = "ice",
+    qty: float = 1.5,
+    suspect: str = "Sok Dara",
+) -> IncidentIn:
+    return IncidentIn.model_validate(
+        {
+            "occurred_on": day,
+            "province": "Banteay Meanchey",
+            "reporting_org": org,
+            "marking": marking,
+            "distribution": distribution,
+            "seizures": [
+                SeizureIn(drug=drug, quantity=qty, unit="kg"),
+                SeizureIn(drug="yaba", quantity=200, unit="tablets"),
+            ],
+            "arrests": [
+                ArrestIn(
+                    role="courier",
+                    charges=["ldc_trafficking"],
+                    person=PersonIn(name_latin=suspect, sex="M", nationality="Cambodia"),
+                )
+            ],
+        }
+    )
 
 
 def _store(engine: Engine) -> dict[str, str]:
@@ -43,10 +63,20 @@ def _store(engine: Engine) -> dict[str, str]:
     with session_scope(engine) as s:
         ids["domestic"] = create_incident(s, _incident(dt.date(2025, 3, 14)))
         ids["old"] = create_incident(s, _incident(dt.date(2023, 6, 1), drug="heroin", qty=0.2))
-        ids["partners"] = create_incident(s, _incident(dt.date(2025, 1, 9), distribution="partners", qty=3.0,
-                                                       suspect="Chan Vuthy"))
-        ids["red"] = create_incident(s, _incident(dt.date(2024, 11, 2), org="KH-NACD", marking="RED",
-                                                  distribution="owner", drug="ketamine", qty=12.0))
+        ids["partners"] = create_incident(
+            s, _incident(dt.date(2025, 1, 9), distribution="partners", qty=3.0, suspect="Chan Vuthy")
+        )
+        ids["red"] = create_incident(
+            s,
+            _incident(
+                dt.date(2024, 11, 2),
+                org="KH-NACD",
+                marking="RED",
+                distribution="owner",
+                drug="ketamine",
+                qty=12.0,
+            ),
+        )
     return ids
 
 
@@ -63,18 +93,32 @@ def _reference(s: Session, p: Principal, since: dt.date | None = None) -> dict[s
     """The figures counted the plain way, row by row in SQL, to check the one-pass queries against."""
     vis = visible_filter(p, Incident)
     conds = [vis] + ([Incident.occurred_on >= since] if since else [])
-    sei = select(func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0)).join(
-        Incident, Incident.id == Seizure.incident_id).where(*conds)
-    arr = select(func.count(), func.count(func.distinct(Arrest.person_id))).join(
-        Incident, Incident.id == Arrest.incident_id).where(*conds)
+    sei = (
+        select(func.count(), func.coalesce(func.sum(Seizure.mass_kg), 0.0))
+        .join(Incident, Incident.id == Seizure.incident_id)
+        .where(*conds)
+    )
+    arr = (
+        select(func.count(), func.count(func.distinct(Arrest.person_id)))
+        .join(Incident, Incident.id == Arrest.incident_id)
+        .where(*conds)
+    )
     n_sei, kg = s.execute(sei).one()
     n_arr, n_persons = s.execute(arr).one()
-    return {"incidents": s.scalar(select(func.count()).select_from(Incident).where(*conds)),
-            "seizures": n_sei, "kg_seized": pytest.approx(float(kg)), "arrests": n_arr,
-            "persons_arrested": n_persons,
-            "persons_recorded": s.scalar(select(func.count()).select_from(Person).where(visible_filter(p, Person))),
-            "operations": s.scalar(select(func.count()).select_from(Operation).where(visible_filter(p, Operation))),
-            "latest_incident": s.scalar(select(func.max(Incident.occurred_on)).where(vis))}
+    return {
+        "incidents": s.scalar(select(func.count()).select_from(Incident).where(*conds)),
+        "seizures": n_sei,
+        "kg_seized": pytest.approx(float(kg)),
+        "arrests": n_arr,
+        "persons_arrested": n_persons,
+        "persons_recorded": s.scalar(
+            select(func.count()).select_from(Person).where(visible_filter(p, Person))
+        ),
+        "operations": s.scalar(
+            select(func.count()).select_from(Operation).where(visible_filter(p, Operation))
+        ),
+        "latest_incident": s.scalar(select(func.max(Incident.occurred_on)).where(vis)),
+    }
 
 
 def _without_drugs(figs: dict[str, Any]) -> dict[str, Any]:
@@ -89,14 +133,19 @@ def test_figures_count_what_each_scope_may_see(engine: Engine) -> None:
             total, recent = dashboard_figures(s, visible=_vis(p))
             assert _without_drugs(total) == _reference(s, p)
             assert recent is not None
-            assert _without_drugs(recent) == _reference(s, p, since=total["latest_incident"] - dt.timedelta(days=365))
+            assert _without_drugs(recent) == _reference(
+                s, p, since=total["latest_incident"] - dt.timedelta(days=365)
+            )
             assert headline_figures(s, visible=_vis(p)) == total
         a_total = headline_figures(s, visible=_vis(analyst))
         l_total = headline_figures(s, visible=_vis(liaison))
     # the analyst sees all four (RED of its own organisation too); the Thai liaison only the partners one
     assert (a_total["incidents"], l_total["incidents"]) == (4, 1)
     assert a_total["by_drug"][0] == {"drug": "ketamine", "seizures": 1, "kg": pytest.approx(12.0)}
-    assert [d["drug"] for d in l_total["by_drug"]] == ["methamphetamine_crystalline", "methamphetamine_tablets"]
+    assert [d["drug"] for d in l_total["by_drug"]] == [
+        "methamphetamine_crystalline",
+        "methamphetamine_tablets",
+    ]
 
 
 def test_cache_never_gives_one_scope_another_scopes_figures(engine: Engine) -> None:
@@ -109,7 +158,9 @@ def test_cache_never_gives_one_scope_another_scopes_figures(engine: Engine) -> N
             for p in (analyst, liaison, officer):
                 assert cached_headline_figures(s, visible=_vis(p)) == headline_figures(s, visible=_vis(p))
                 assert cached_dashboard_figures(s, visible=_vis(p)) == dashboard_figures(s, visible=_vis(p))
-        counts = [cached_headline_figures(s, visible=_vis(p))["incidents"] for p in (analyst, liaison, officer)]
+        counts = [
+            cached_headline_figures(s, visible=_vis(p))["incidents"] for p in (analyst, liaison, officer)
+        ]
     assert counts == [4, 1, 3]  # the officer's organisation owns three; the RED one is NACD's own
 
 

@@ -30,6 +30,9 @@ from narcotrack.store.schema import ApiToken, LoginAttempt, Organisation, User, 
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
+# How stale "last seen" / "last used" may get before it is written again. Writing it on every request
+# would make every read a write (on SQLite, holding the one write lock until the request ends).
+TOUCH_EVERY = dt.timedelta(minutes=1)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
 
 
@@ -112,8 +115,9 @@ def resume_session(session: Session, token: str, *, now: dt.datetime | None = No
         row.ended_at = now
         session.flush()
         return None
-    row.last_seen_at = now
-    session.flush()
+    if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.flush()
     return row, user
 
 
@@ -179,8 +183,9 @@ def user_for_api_token(session: Session, token: str, *, now: dt.datetime | None 
     user = session.get(User, row.user_id)
     if user is None or not user.active or user.locked_at is not None:
         return None
-    row.last_used_at = now
-    session.flush()
+    if row.last_used_at is None or now - _aware(row.last_used_at) >= TOUCH_EVERY:
+        row.last_used_at = now
+        session.flush()
     return user
 
 

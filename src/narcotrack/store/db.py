@@ -48,7 +48,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError(f"narcotrack runs on SQLite or PostgreSQL, not {parsed.get_backend_name()}")
-    return create_engine(raw, pool_pre_ping=True, **kwargs)
+    # The server runs requests in a thread pool (up to 40 threads): a pool of 20 + 20 connections keeps
+    # them from closing and reopening connections under load.
+    options = {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 20, **kwargs}
+    return create_engine(raw, **options)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -38,8 +38,9 @@ _WATCHED = ("incident", "seizure", "arrest", "person", "operation")
 
 
 # -- the figures ---------------------------------------------------------------------------------------
-def headline_figures(conn: Connection | Session, *, since: dt.date | None = None,
-                     visible: Visible | None = None) -> Figures:
+def headline_figures(
+    conn: Connection | Session, *, since: dt.date | None = None, visible: Visible | None = None
+) -> Figures:
     """Counts the home page shows, each named for what it counts (incidents, seizures, persons, kg).
 
     ``visible(table)`` is the caller's sharing filter (narcotrack.access.policy.visible_filter bound to a
@@ -49,8 +50,9 @@ def headline_figures(conn: Connection | Session, *, since: dt.date | None = None
     return _compute(conn, visible, since=since)[0]
 
 
-def dashboard_figures(conn: Connection | Session, *,
-                      visible: Visible | None = None) -> tuple[Figures, Figures | None]:
+def dashboard_figures(
+    conn: Connection | Session, *, visible: Visible | None = None
+) -> tuple[Figures, Figures | None]:
     """Headline figures in all and for the twelve months up to the latest visible incident (None if none)."""
     latest = conn.scalar(select(func.max(Incident.occurred_on)).where(*_only(visible, Incident)))
     if latest is None:
@@ -63,8 +65,13 @@ def _only(visible: Visible | None, table: Any) -> list[ColumnElement[bool]]:
     return [visible(table)] if visible is not None else []
 
 
-def _compute(conn: Connection | Session, visible: Visible | None, *, since: dt.date | None = None,
-             recent_since: dt.date | None = None) -> tuple[Figures, Figures | None]:
+def _compute(
+    conn: Connection | Session,
+    visible: Visible | None,
+    *,
+    since: dt.date | None = None,
+    recent_since: dt.date | None = None,
+) -> tuple[Figures, Figures | None]:
     """Figures in all and, with ``recent_since``, for incidents since then: one pass over each table."""
     conds = _only(visible, Incident) + ([Incident.occurred_on >= since] if since is not None else [])
     recent = Incident.occurred_on >= recent_since if recent_since is not None else None
@@ -74,38 +81,50 @@ def _compute(conn: Connection | Session, visible: Visible | None, *, since: dt.d
 
     join = bool(conds) or recent is not None  # join to incidents only when something restricts them
     inc = conn.execute(select(*both(func.count, Incident.id)).where(*conds)).one()
-    # only indexed columns (ix_seizure_incident_drug, the arrest's unique (incident_id, person_id)): no table reads
+    # indexed columns only (ix_seizure_incident_drug, the arrest's unique key): no table reads
     sei_q = select(Seizure.drug, *both(func.count, Seizure.incident_id), *both(func.sum, Seizure.mass_kg))
-    arr_q = select(*both(func.count, Arrest.incident_id),
-                   *both(lambda v: func.count(func.distinct(v)), Arrest.person_id))
+    arr_q = select(
+        *both(func.count, Arrest.incident_id), *both(lambda v: func.count(func.distinct(v)), Arrest.person_id)
+    )
     if join:
         sei_q = sei_q.select_from(Incident).join(Seizure, Seizure.incident_id == Incident.id).where(*conds)
         arr_q = arr_q.select_from(Incident).join(Arrest, Arrest.incident_id == Incident.id).where(*conds)
     by_drug = conn.execute(sei_q.group_by(Seizure.drug)).all()
     arr = conn.execute(arr_q).one()
     shared = {
-        "persons_recorded": conn.scalar(select(func.count()).select_from(Person).where(*_only(visible, Person))) or 0,
-        "operations": conn.scalar(select(func.count()).select_from(Operation).where(*_only(visible, Operation)))
+        "persons_recorded": conn.scalar(
+            select(func.count()).select_from(Person).where(*_only(visible, Person))
+        )
         or 0,
-        "latest_incident": conn.scalar(select(func.max(Incident.occurred_on)).where(*_only(visible, Incident))),
+        "operations": conn.scalar(
+            select(func.count()).select_from(Operation).where(*_only(visible, Operation))
+        )
+        or 0,
+        "latest_incident": conn.scalar(
+            select(func.max(Incident.occurred_on)).where(*_only(visible, Incident))
+        ),
     }
     parts = [0, 1] if recent is not None else [0]
     out: list[Figures] = []
     for k in parts:
         n = 2 if recent is not None else 1  # columns per measure
         drugs = [(row[0], row[1 + k] or 0, float(row[1 + n + k] or 0.0)) for row in by_drug]
-        out.append({
-            "incidents": inc[k] or 0,
-            "seizures": sum(d[1] for d in drugs),
-            "kg_seized": sum(d[2] for d in drugs),
-            "arrests": arr[k] or 0,
-            "persons_arrested": arr[n + k] or 0,
-            "persons_recorded": shared["persons_recorded"],
-            "operations": shared["operations"],
-            "by_drug": [{"drug": d, "seizures": c, "kg": kg}
-                        for d, c, kg in sorted((d for d in drugs if d[1]), key=lambda d: (-d[2], -d[1], d[0]))[:8]],
-            "latest_incident": shared["latest_incident"],
-        })
+        out.append(
+            {
+                "incidents": inc[k] or 0,
+                "seizures": sum(d[1] for d in drugs),
+                "kg_seized": sum(d[2] for d in drugs),
+                "arrests": arr[k] or 0,
+                "persons_arrested": arr[n + k] or 0,
+                "persons_recorded": shared["persons_recorded"],
+                "operations": shared["operations"],
+                "by_drug": [
+                    {"drug": d, "seizures": c, "kg": kg}
+                    for d, c, kg in sorted((d for d in drugs if d[1]), key=lambda d: (-d[2], -d[1], d[0]))[:8]
+                ],
+                "latest_incident": shared["latest_incident"],
+            }
+        )
     return out[0], (out[1] if recent is not None else None)
 
 
@@ -121,8 +140,12 @@ def data_version(conn: Connection | Session) -> tuple[Any, ...] | None:
         maxes = ", ".join(f"(SELECT max(rowid) FROM {t})" for t in _WATCHED)
         row = conn.execute(text(f"SELECT version, epoch, {maxes} FROM data_version WHERE id = 0")).first()
         return tuple(row) if row is not None else None
-    row = conn.execute(text("SELECT version, epoch, current_setting('narcotrack.data_changed', true) "
-                            "FROM data_version WHERE id = 0")).first()
+    row = conn.execute(
+        text(
+            "SELECT version, epoch, current_setting('narcotrack.data_changed', true) "
+            "FROM data_version WHERE id = 0"
+        )
+    ).first()
     if row is None or row[2] == "yes":
         return None
     return (row[0], row[1])
@@ -163,8 +186,9 @@ def _own_engine(engine: Engine) -> Engine:
     from narcotrack.store.db import make_engine
 
     # Never two connections of this pool at once in one thread, so waiting for one cannot deadlock.
-    return make_engine(engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=30,
-                       pool_timeout=300)
+    return make_engine(
+        engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=30, pool_timeout=300
+    )
 
 
 _caches: weakref.WeakKeyDictionary[Engine, _StoreCache] = weakref.WeakKeyDictionary()
@@ -188,8 +212,12 @@ def scope_key(conn: Connection | Session, visible: Visible | None) -> str:
     return str(expr.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _cached(conn: Connection | Session, visible: Visible | None, kind: str,
-            compute: Callable[[Connection | Session], Any]) -> Any:
+def _cached(
+    conn: Connection | Session,
+    visible: Visible | None,
+    kind: str,
+    compute: Callable[[Connection | Session], Any],
+) -> Any:
     bind = conn.get_bind() if isinstance(conn, Session) else conn
     engine = bind if isinstance(bind, Engine) else bind.engine
     cache = _cache_of(engine)
@@ -223,9 +251,11 @@ def cached_headline_figures(conn: Connection | Session, *, visible: Visible | No
     return result
 
 
-def cached_dashboard_figures(conn: Connection | Session, *,
-                             visible: Visible | None = None) -> tuple[Figures, Figures | None]:
+def cached_dashboard_figures(
+    conn: Connection | Session, *, visible: Visible | None = None
+) -> tuple[Figures, Figures | None]:
     """``dashboard_figures(conn, visible=visible)``, from the cache while the store has not changed."""
     result: tuple[Figures, Figures | None] = _cached(
-        conn, visible, "dashboard", lambda c: dashboard_figures(c, visible=visible))
+        conn, visible, "dashboard", lambda c: dashboard_figures(c, visible=visible)
+    )
     return result

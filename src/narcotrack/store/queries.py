@@ -88,8 +88,9 @@ def incident_conditions(f: IncidentFilters) -> list[ColumnElement[bool]]:
             raise InvalidInput(f"place must be a place code such as KH-12 or TH, not {code!r}")
     if f.drug:
         # selects a column of ix_seizure_incident_drug, so the check reads that index only
-        conds.append(select(Seizure.incident_id).where(Seizure.incident_id == Incident.id, Seizure.drug.in_(f.drug))
-                     .exists())
+        drugs = select(Seizure.incident_id).where(Seizure.incident_id == Incident.id,
+                                                  Seizure.drug.in_(f.drug))
+        conds.append(drugs.exists())
     if f.agency:
         conds.append(Incident.reporting_org_id == select(Organisation.id).where(Organisation.code == f.agency)
                      .scalar_subquery())

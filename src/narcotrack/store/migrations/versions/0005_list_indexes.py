@@ -55,29 +55,38 @@ def upgrade() -> None:
         op.create_index(name, table, columns)
     op.create_table(
         "data_version",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
+        ),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("epoch", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_data_version")),
     )
     if op.get_bind().dialect.name == "sqlite":
         op.execute("INSERT INTO data_version (id, version, epoch) VALUES (0, 1, lower(hex(randomblob(16))))")
-        for table, columns in WATCHED.items():
-            op.execute(f"CREATE TRIGGER nt_dv_{table}_update AFTER UPDATE{columns} ON {table} BEGIN {BUMP}; END")
+        for table, of_columns in WATCHED.items():
+            op.execute(
+                f"CREATE TRIGGER nt_dv_{table}_update AFTER UPDATE{of_columns} ON {table} BEGIN {BUMP}; END"
+            )
             op.execute(f"CREATE TRIGGER nt_dv_{table}_delete AFTER DELETE ON {table} BEGIN {BUMP}; END")
         return
-    op.execute("INSERT INTO data_version (id, version, epoch) VALUES (0, 1, md5(random()::text || clock_timestamp()::text))")
+    op.execute(
+        "INSERT INTO data_version (id, version, epoch) "
+        "VALUES (0, 1, md5(random()::text || clock_timestamp()::text))"
+    )
     op.execute(
         "CREATE FUNCTION nt_data_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "IF current_setting('narcotrack.data_changed', true) IS DISTINCT FROM 'yes' THEN "
         "PERFORM set_config('narcotrack.data_changed', 'yes', true); "
-        "INSERT INTO data_version (id, version, epoch) VALUES (-txid_current(), 0, '') ON CONFLICT (id) DO NOTHING; "
+        "INSERT INTO data_version (id, version, epoch) VALUES (-txid_current(), 0, '') "
+        "ON CONFLICT (id) DO NOTHING; "
         "END IF; RETURN NULL; END $$"
     )
     op.execute(
         "CREATE FUNCTION nt_data_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "DELETE FROM data_version WHERE id = NEW.id; "
-        "INSERT INTO data_version (id, version, epoch) VALUES (0, 1, md5(random()::text || clock_timestamp()::text)) "
+        "INSERT INTO data_version (id, version, epoch) "
+        "VALUES (0, 1, md5(random()::text || clock_timestamp()::text)) "
         "ON CONFLICT (id) DO UPDATE SET version = data_version.version + 1; "
         "RETURN NULL; END $$"
     )
