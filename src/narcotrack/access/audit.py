@@ -29,8 +29,13 @@ def _canonical(event: dict[str, Any]) -> bytes:
     at = body["at"]
     if isinstance(at, dt.datetime):
         # SQLite returns naive datetimes: the chain always hashes the UTC wall time without zone suffix.
-        body["at"] = (at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at).isoformat(timespec="microseconds")
+        body["at"] = _naive_utc(at).isoformat(timespec="microseconds")
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def _naive_utc(at: dt.datetime) -> dt.datetime:
+    """PostgreSQL answers aware datetimes, SQLite naive UTC: both as naive UTC."""
+    return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 def event_hash(prev_hash: str, event: dict[str, Any]) -> str:
@@ -81,9 +86,8 @@ class ChainReport:
 
 
 def _events(conn: Connection, batch: int = 10_000) -> Iterator[dict[str, Any]]:
-    last = 0
+    last, table = 0, AuditEvent.__table__
     while True:
-        table = AuditEvent.__table__
         q = select(table).where(table.c.id > last).order_by(table.c.id).limit(batch)
         rows = conn.execute(q).mappings().all()
         if not rows:
@@ -163,9 +167,8 @@ def search_events(
     out = []
     for row in conn.execute(q).mappings():
         ev = dict(row)
-        at = ev["at"]
-        if isinstance(at, dt.datetime) and at.tzinfo:  # PostgreSQL answers aware, SQLite naive: show UTC
-            ev["at"] = at.astimezone(dt.UTC).replace(tzinfo=None)
+        if isinstance(ev["at"], dt.datetime):
+            ev["at"] = _naive_utc(ev["at"])
         out.append(ev)
     return out
 

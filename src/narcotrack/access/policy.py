@@ -301,3 +301,52 @@ def check_may_see_persons(p: Principal) -> None:
     """The persons pages are for roles that may see identity (others get counts, never a list of people)."""
     if not p.rule("may_see_identity"):
         raise Forbidden("your role may not see persons")
+
+
+def may_decide(p: Principal, request: ReleaseRequestLike, status: str) -> bool:
+    """Whether ``p`` may release or reject this request now (pages show the buttons only then)."""
+    return status == "pending" and _permits(check_may_release, p, request)
+
+
+def may_withdraw(p: Principal, request: ReleaseRequestLike, status: str) -> bool:
+    return status == "pending" and _permits(check_may_withdraw, p, request)
+
+
+def _permits(check: Any, *args: Any) -> bool:
+    """A ``check_may_*`` as a yes/no answer, so the predicate and the check cannot disagree."""
+    try:
+        check(*args)
+    except Forbidden:
+        return False
+    return True
+
+
+def check_may_import(p: Principal) -> None:
+    """A spreadsheet upload records incidents, so it needs the right to write."""
+    if not p.rule("may_write"):
+        raise Forbidden("your role may not record incidents, so it may not import them")
+
+
+def recording_refusal(p: Principal, org_id: str, marking: str, distribution: str) -> tuple[str, str] | None:
+    """Why ``p`` may not record an imported incident as given, as (the field at fault, the reason), or None.
+
+    The entry form stores sharing wider than the role may set alone at the role's limit and proposes the
+    rest for release; an upload cannot ask a supervisor once per row, so such rows are refused instead.
+    """
+    try:
+        check_may_record(p, org_id, distribution)
+    except Forbidden as exc:
+        return ("reporting_org_id", str(exc))
+    if not may_set_distribution(p, distribution):
+        widest = p.rule("max_distribution")
+        return ("distribution", f"your role may share only up to '{widest}' on its own: import at "
+                f"'{widest}' and ask a supervisor to release wider sharing")
+    if not may_set_marking(p, marking):
+        return ("marking", "your role may not mark records CLEAR on its own: import as GREEN "
+                "and ask a supervisor to release it")
+    return None
+
+
+def may_read_upload_report(p: Principal, uploader_id: str | None) -> bool:
+    """An upload's issue list holds values from the uploader's file: for the uploader and admins only."""
+    return (p.user_id is not None and uploader_id == p.user_id) or is_admin(p)

@@ -11,7 +11,7 @@ request that a supervisor of the organisation releases or rejects (narcotrack.ac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -64,21 +64,14 @@ def record_incident_with_release(session: Session, p: Principal, data: IncidentI
     if p.user_id is None:
         raise ValueError("recording needs a user")
     check_may_record(p, org_id_by_code(session, data.reporting_org), data.distribution)
-    stored = _within_rights(p, data)
-    capped = stored.sharing_fields() != data.sharing_fields()
-    group = None
-    if capped:  # refuse a bad group before anything is written
-        group = check_sharing(session, data.marking, data.distribution, data.sharing_group_id)
+    stored, capped, group = _capped(session, p, data)
     incident_id = create_incident(session, stored, user_id=p.user_id, source=source)
     record_event(session.connection(), "create", user_id=p.user_id, org_id=p.org_id,
                  record_type="incident", record_id=incident_id, address=address)
-    incident = session.get(Incident, incident_id)
-    # RED asked for 'partners' reaches no one more than RED stored 'domestic': nothing to release then
-    if not capped or incident is None or restricts(incident, data.marking, data.distribution, group):
+    if not capped:
         return Recorded(incident_id)
-    request_id = propose(session, p, "incident", incident_id, data.marking, data.distribution, group,
-                         "asked for when the incident was recorded", address=address)
-    return Recorded(incident_id, request_id)
+    return _propose_rest(session, p, Incident, "incident", incident_id, data, group,
+                         "asked for when the incident was recorded", address)
 
 
 def record_incident(session: Session, p: Principal, data: IncidentIn, *, address: str | None = None,
@@ -103,18 +96,32 @@ def record_with_release(session: Session, p: Principal, rt: RecordType, data: Ba
         field = rt.extra.get("owner_field")
         owner = org_id_by_code(session, getattr(data, field)) if field else p.org_id
         check_may_record(p, owner, data.distribution)
-        stored = _within_rights(p, data)
-        capped = stored.sharing_fields() != data.sharing_fields()
-        if capped:
-            group = check_sharing(session, data.marking, data.distribution, data.sharing_group_id)
+        stored, capped, group = _capped(session, p, data)
     record_id = create_record(session, rt, stored, owner_org_id=owner, user_id=p.user_id)
     record_event(session.connection(), "create", user_id=p.user_id, org_id=p.org_id, record_type=rt.name,
                  record_id=record_id, address=address)
     if not capped or not isinstance(data, Sharing):
         return Recorded(record_id)
-    row = session.get(rt.model, record_id)
+    return _propose_rest(session, p, rt.model, rt.name, record_id, data, group,
+                         "asked for when the record was created", address)
+
+
+def _capped(session: Session, p: Principal, data: S) -> tuple[S, bool, str | None]:
+    """The record as stored (within the role's rights), whether that is narrower than asked, and then the
+    sharing group asked for, checked before anything is written."""
+    stored = _within_rights(p, data)
+    if stored.sharing_fields() == data.sharing_fields():
+        return stored, False, None
+    return stored, True, check_sharing(session, data.marking, data.distribution, data.sharing_group_id)
+
+
+def _propose_rest(session: Session, p: Principal, model: Any, record_type: str, record_id: str, data: Sharing,
+                  group: str | None, reason: str, address: str | None) -> Recorded:
+    """Propose for release the sharing asked for beyond what was stored."""
+    row = session.get(model, record_id)
+    # RED asked for 'partners' reaches no one more than RED stored 'domestic': nothing to release then
     if row is None or restricts(row, data.marking, data.distribution, group):
         return Recorded(record_id)
-    request_id = propose(session, p, rt.name, record_id, data.marking, data.distribution, group,
-                         "asked for when the record was created", address=address)
+    request_id = propose(session, p, record_type, record_id, data.marking, data.distribution, group, reason,
+                         address=address)
     return Recorded(record_id, request_id)

@@ -21,12 +21,15 @@ from narcotrack.access.policy import (
     check_may_propose,
     check_may_release,
     check_may_withdraw,
+    may_decide,
+    may_withdraw,
     release_request_filter,
     restricts,
 )
 from narcotrack.domain.ids import uuid7
 from narcotrack.errors import Conflict, Forbidden, InvalidInput, NotFound
-from narcotrack.store.schema import Organisation, ReleaseRequest, SharingGroup, User, utcnow
+from narcotrack.store.organisations import code_map
+from narcotrack.store.schema import ReleaseRequest, SharingGroup, User, utcnow
 from narcotrack.store.sharing import check_sharing, get_record, set_sharing
 
 MAX_TEXT = 2000
@@ -43,6 +46,17 @@ def _visible_record(session: Session, p: Principal, record_type: str, record_id:
     return row
 
 
+def _sharing_change(session: Session, p: Principal, record_type: str, record_id: str, marking: str,
+                    distribution: str, sharing_group_id: str | None, *, lock: bool) -> tuple[Any, str | None]:
+    """The record and the group to store, once ``p`` may change its sharing and the change changes something."""
+    record = _visible_record(session, p, record_type, record_id, lock=lock)
+    check_may_propose(p, record)
+    group = check_sharing(session, marking, distribution, sharing_group_id)
+    if _sharing(record) == {"marking": marking, "distribution": distribution, "sharing_group_id": group}:
+        raise InvalidInput("the record is already shared that way")
+    return record, group
+
+
 def _text(value: str, what: str) -> str:
     value = (value or "").strip()
     if len(value) > MAX_TEXT:
@@ -55,12 +69,9 @@ def propose(session: Session, p: Principal, record_type: str, record_id: str, ma
     """Propose wider sharing of one of the organisation's records; returns the pending request's id."""
     if p.user_id is None:
         raise Forbidden("a proposal needs a person to answer for it")
-    record = _visible_record(session, p, record_type, record_id, lock=False)
-    check_may_propose(p, record)
-    group = check_sharing(session, marking, distribution, sharing_group_id)
+    record, group = _sharing_change(session, p, record_type, record_id, marking, distribution, sharing_group_id,
+                                    lock=False)
     current = _sharing(record)
-    if current == {"marking": marking, "distribution": distribution, "sharing_group_id": group}:
-        raise InvalidInput("the record is already shared that way")
     if restricts(record, marking, distribution, group):
         raise InvalidInput("this change only restricts sharing: apply it at once (restrict), no release needed")
     waiting = session.scalar(select(ReleaseRequest.id).where(
@@ -161,11 +172,8 @@ def restrict(session: Session, p: Principal, record_type: str, record_id: str, m
     """
     if p.user_id is None:
         raise Forbidden("a sharing change needs a person to answer for it")
-    record = _visible_record(session, p, record_type, record_id, lock=True)
-    check_may_propose(p, record)
-    group = check_sharing(session, marking, distribution, sharing_group_id)
-    if _sharing(record) == {"marking": marking, "distribution": distribution, "sharing_group_id": group}:
-        raise InvalidInput("the record is already shared that way")
+    record, group = _sharing_change(session, p, record_type, record_id, marking, distribution, sharing_group_id,
+                                    lock=True)
     if not restricts(record, marking, distribution, group):
         raise Forbidden("this change widens sharing: propose it for a supervisor's release")
     reason = _text(reason, "reason")
@@ -207,22 +215,12 @@ def requests_for(session: Session, p: Principal, *, status: str | None = None, m
     return list(session.scalars(q))
 
 
-def may_decide(p: Principal, req: ReleaseRequest) -> bool:
-    try:
-        check_may_release(p, req)
-    except Forbidden:
-        return False
-    return req.status == "pending"
-
-
 def describe(session: Session, p: Principal, rows: list[ReleaseRequest]) -> list[dict[str, Any]]:
     """Plain dicts for pages and the API: user names and organisation codes instead of ids, and what ``p``
     may do with each request."""
     users = {u for r in rows for u in (r.proposed_by, r.decided_by) if u}
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(users))).all()) if users else {}
-    orgs = {r.owner_org_id for r in rows}
-    codes = dict(session.execute(select(Organisation.id, Organisation.code).where(Organisation.id.in_(orgs))).all()
-                 ) if orgs else {}
+    codes = code_map(session, [r.owner_org_id for r in rows]) if rows else {}
     groups = {g for r in rows for g in (r.sharing_group_id, r.from_sharing_group_id) if g}
     group_names = dict(session.execute(select(SharingGroup.id, SharingGroup.name)
                                        .where(SharingGroup.id.in_(groups))).all()) if groups else {}
@@ -241,6 +239,6 @@ def describe(session: Session, p: Principal, rows: list[ReleaseRequest]) -> list
         "decided_by": names.get(r.decided_by, r.decided_by) if r.decided_by else None,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "decision_note": r.decision_note,
-        "may_decide": may_decide(p, r),
-        "may_withdraw": r.status == "pending" and p.user_id is not None and r.proposed_by == p.user_id,
+        "may_decide": may_decide(p, r, r.status),
+        "may_withdraw": may_withdraw(p, r, r.status),
     } for r in rows]

@@ -47,18 +47,24 @@ def headline_figures(
     principal): seizures and arrests count when their incident is visible. ``since`` restricts incidents
     (and their seizures and arrests) to those that occurred on or after it.
     """
-    return _compute(conn, visible, since=since)[0]
+    return _compute(conn, visible, _latest(conn, visible), since=since)[0]
 
 
 def dashboard_figures(
     conn: Connection | Session, *, visible: Visible | None = None
 ) -> tuple[Figures, Figures | None]:
     """Headline figures in all and for the twelve months up to the latest visible incident (None if none)."""
-    latest = conn.scalar(select(func.max(Incident.occurred_on)).where(*_only(visible, Incident)))
+    latest = _latest(conn, visible)
     if latest is None:
-        return _compute(conn, visible)[0], None
-    total, recent = _compute(conn, visible, recent_since=latest - dt.timedelta(days=365))
+        return _compute(conn, visible, latest)[0], None
+    total, recent = _compute(conn, visible, latest, recent_since=latest - dt.timedelta(days=365))
     return total, recent
+
+
+def _latest(conn: Connection | Session, visible: Visible | None) -> dt.date | None:
+    """Date of the latest visible incident (whatever ``since`` restricts the counts to)."""
+    latest: dt.date | None = conn.scalar(select(func.max(Incident.occurred_on)).where(*_only(visible, Incident)))
+    return latest
 
 
 def _only(visible: Visible | None, table: Any) -> list[ColumnElement[bool]]:
@@ -68,11 +74,13 @@ def _only(visible: Visible | None, table: Any) -> list[ColumnElement[bool]]:
 def _compute(
     conn: Connection | Session,
     visible: Visible | None,
+    latest: dt.date | None,
     *,
     since: dt.date | None = None,
     recent_since: dt.date | None = None,
 ) -> tuple[Figures, Figures | None]:
-    """Figures in all and, with ``recent_since``, for incidents since then: one pass over each table."""
+    """Figures in all and, with ``recent_since``, for incidents since then: one pass over each table.
+    ``latest`` is the caller's ``_latest``, read once per request."""
     conds = _only(visible, Incident) + ([Incident.occurred_on >= since] if since is not None else [])
     recent = Incident.occurred_on >= recent_since if recent_since is not None else None
 
@@ -100,14 +108,12 @@ def _compute(
             select(func.count()).select_from(Operation).where(*_only(visible, Operation))
         )
         or 0,
-        "latest_incident": conn.scalar(
-            select(func.max(Incident.occurred_on)).where(*_only(visible, Incident))
-        ),
+        "latest_incident": latest,
     }
     parts = [0, 1] if recent is not None else [0]
+    n = len(parts)  # columns per measure
     out: list[Figures] = []
     for k in parts:
-        n = 2 if recent is not None else 1  # columns per measure
         drugs = [(row[0], row[1 + k] or 0, float(row[1 + n + k] or 0.0)) for row in by_drug]
         out.append(
             {
@@ -135,7 +141,7 @@ def data_version(conn: Connection | Session) -> tuple[Any, ...] | None:
     None (no version row, or on PostgreSQL a transaction that has changed those tables itself) means:
     do not use the cache.
     """
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    bind = _bind(conn)
     if bind.dialect.name == "sqlite":
         maxes = ", ".join(f"(SELECT max(rowid) FROM {t})" for t in _WATCHED)
         row = conn.execute(text(f"SELECT version, epoch, {maxes} FROM data_version WHERE id = 0")).first()
@@ -149,6 +155,10 @@ def data_version(conn: Connection | Session) -> tuple[Any, ...] | None:
     if row is None or row[2] == "yes":
         return None
     return (row[0], row[1])
+
+
+def _bind(conn: Connection | Session) -> Any:
+    return conn.get_bind() if isinstance(conn, Session) else conn
 
 
 # -- the cache -----------------------------------------------------------------------------------------
@@ -207,7 +217,7 @@ def scope_key(conn: Connection | Session, visible: Visible | None) -> str:
     """The caller's visibility filters as SQL with their values inlined: equal keys, equal rows."""
     if visible is None:
         return "all"
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    bind = _bind(conn)
     expr = and_(true(), *(visible(t) for t in (Incident, Person, Operation)))
     return str(expr.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
 
@@ -218,7 +228,7 @@ def _cached(
     kind: str,
     compute: Callable[[Connection | Session], Any],
 ) -> Any:
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    bind = _bind(conn)
     engine = bind if isinstance(bind, Engine) else bind.engine
     cache = _cache_of(engine)
     key = (kind, scope_key(conn, visible))

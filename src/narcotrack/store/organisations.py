@@ -7,8 +7,7 @@ after creation bumps ``version`` and is kept in ``record_history`` (from/to per 
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,8 @@ from narcotrack.domain.org_models import (
 )
 from narcotrack.errors import Conflict, InvalidInput, NotFound
 from narcotrack.store.queries import Page, paginate
-from narcotrack.store.schema import Organisation, RecordHistory, SharingGroup, SharingGroupMember, utcnow
+from narcotrack.store.records import add_history, change_with_history
+from narcotrack.store.schema import Organisation, SharingGroup, SharingGroupMember, utcnow
 
 BATCH = 500
 
@@ -65,9 +65,14 @@ def list_organisations(session: Session, filters: OrgFilters, *, cursor: str | N
 
 def iter_organisations(session: Session, filters: OrgFilters) -> Iterator[Organisation]:
     """Every organisation the filters select, read in keyset batches (for exports)."""
+    return _all_pages(lambda cursor: list_organisations(session, filters, cursor=cursor, limit=BATCH))
+
+
+def _all_pages(fetch: Callable[[str | None], Page]) -> Iterator[Any]:
+    """Every row of a keyset-paginated list, one page of BATCH rows at a time."""
     cursor = None
     while True:
-        page = list_organisations(session, filters, cursor=cursor, limit=BATCH)
+        page = fetch(cursor)
         yield from page.rows
         if page.next_cursor is None:
             return
@@ -152,13 +157,7 @@ def list_sharing_groups(session: Session, visible: ColumnElement[bool], *, curso
 
 
 def iter_sharing_groups(session: Session, visible: ColumnElement[bool]) -> Iterator[SharingGroup]:
-    cursor = None
-    while True:
-        page = list_sharing_groups(session, visible, cursor=cursor, limit=BATCH)
-        yield from page.rows
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
+    return _all_pages(lambda cursor: list_sharing_groups(session, visible, cursor=cursor, limit=BATCH))
 
 
 def get_sharing_group(session: Session, group_id: str, visible: ColumnElement[bool]) -> SharingGroup:
@@ -179,6 +178,19 @@ def member_codes(session: Session, group_ids: Sequence[str]) -> dict[str, list[s
         for gid, code in rows:
             out[gid].append(code)
     return out
+
+
+def units_of(session: Session, org_id: str) -> list[Organisation]:
+    """The organisations directly under this one, by code."""
+    return sorted(session.scalars(select(Organisation).where(Organisation.parent_id == org_id)),
+                  key=lambda u: u.code)
+
+
+def member_orgs(session: Session, group_id: str) -> list[Organisation]:
+    """The group's member organisations, by code (the caller has checked it may see the group)."""
+    return list(session.scalars(
+        select(Organisation).join(SharingGroupMember, SharingGroupMember.org_id == Organisation.id)
+        .where(SharingGroupMember.group_id == group_id).order_by(Organisation.code)))
 
 
 def groups_of_org(session: Session, org_id: str, visible: ColumnElement[bool]) -> list[SharingGroup]:
@@ -261,10 +273,9 @@ def _is_member(session: Session, group_id: str, org_id: str) -> bool:
 
 def _member_history(session: Session, group: SharingGroup, before: list[str], after: list[str], action: str,
                     user_id: str | None) -> None:
-    group.version += 1
+    add_history(session, group, "sharing_group", {"members": {"from": before, "to": after}}, user_id,
+                action=action)
     group.updated_at = utcnow()
-    session.add(RecordHistory(record_type="sharing_group", record_id=group.id, version=group.version,
-                              user_id=user_id, action=action, changes={"members": {"from": before, "to": after}}))
     session.flush()
 
 
@@ -276,16 +287,8 @@ def _check_version(row: Organisation | SharingGroup, what: str, expected: int | 
 
 def _apply(session: Session, row: Organisation | SharingGroup, record_type: str, changes: dict[str, Any],
            user_id: str | None) -> dict[str, Any]:
-    diff: dict[str, Any] = {}
-    for key, new in changes.items():
-        old = getattr(row, key)
-        if old != new:
-            diff[key] = {"from": _jsonable(old), "to": _jsonable(new)}
-            setattr(row, key, new)
+    diff = change_with_history(session, row, record_type, changes, user_id)
     if diff:
-        row.version += 1
-        session.add(RecordHistory(record_type=record_type, record_id=row.id, version=row.version,
-                                  user_id=user_id, action="update", changes=diff))
         _flush(session, f"the change collides with another {record_type.replace('_', ' ')}")
     return diff
 
@@ -296,8 +299,3 @@ def _flush(session: Session, conflict: str) -> None:
     except IntegrityError as exc:  # a concurrent insert won the race for the unique code or name
         session.rollback()
         raise Conflict(conflict) from exc
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else value
-

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from narcotrack.domain.models import PersonIn
 from narcotrack.errors import Conflict, InvalidInput, NotFound
+from narcotrack.store.records import add_history
 from narcotrack.store.repo import person_rows
-from narcotrack.store.schema import Person, PersonIdentity, RecordHistory
+from narcotrack.store.schema import Person, PersonIdentity
 
 PERSON_FIELDS = frozenset({"sex", "nationality", "birth_year"})
 IDENTITY_FIELDS = frozenset({"name_km", "name_latin", "aliases", "date_of_birth", "id_numbers"})
@@ -53,9 +54,7 @@ def update_person(session: Session, person_id: str, changes: dict[str, Any], *, 
     if "date_of_birth" in diff and ident.date_of_birth:
         person.birth_year = ident.date_of_birth.year
     if diff:
-        person.version += 1
+        add_history(session, person, "person", diff, user_id)
         person.updated_at = dt.datetime.now(dt.UTC)
-        session.add(RecordHistory(record_type="person", record_id=person_id, version=person.version,
-                                  user_id=user_id, action="update", changes=diff))
         session.flush()
     return sorted(diff)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from narcotrack.domain.places import level_of
 from narcotrack.errors import InvalidInput
-from narcotrack.store.schema import Incident, Organisation, Seizure
+from narcotrack.store.schema import Incident, Organisation, Person, Seizure
 from narcotrack.store.seed import place_id
 
 Visible = Callable[[Any], ColumnElement[bool]]
@@ -143,3 +143,26 @@ def seizures_of(session: Session, incident_ids: Sequence[str]) -> dict[str, list
         for s in session.scalars(select(Seizure).where(Seizure.incident_id.in_(incident_ids))):
             out[s.incident_id].append(s)
     return out
+
+
+@dataclass
+class PersonFilters:
+    """Filters of the persons list (API, page and export alike)."""
+
+    nationality: str | None = None
+    agency: str | None = None  # owner organisation code
+    marking: list[str] = field(default_factory=list)
+
+
+def list_persons(session: Session, visible: Visible, filters: PersonFilters, *, cursor: str | None = None,
+                 limit: int = 50) -> Page:
+    """One page of the persons the caller may see, newest first, filtered in SQL."""
+    query = select(Person).where(visible(Person))
+    if filters.nationality and filters.nationality.strip():
+        query = query.where(Person.nationality == filters.nationality.strip().upper())
+    if filters.agency:
+        query = query.where(Person.owner_org_id == select(Organisation.id)
+                            .where(Organisation.code == filters.agency).scalar_subquery())
+    if filters.marking:
+        query = query.where(Person.marking.in_(filters.marking))
+    return paginate(session, query, Person.id, cursor=cursor, limit=limit)

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from narcotrack.domain.vocab import vocabularies
 from narcotrack.errors import Conflict, InvalidInput, NotFound
 from narcotrack.store.queries import Page, Visible, org_codes, paginate
-from narcotrack.store.schema import RecordHistory, Shareable
+from narcotrack.store.schema import Organisation, RecordHistory, Shareable
 
 Build = Callable[[Session, Any, str], list[Any]]
 
@@ -108,8 +108,6 @@ def conditions(session: Session, rt: RecordType, f: RecordFilters) -> list[Colum
             raise InvalidInput(f"unknown drug {f.drug[codes.index(None)]!r}")
         conds.append(rt.column(rt.drug_column or "").in_(codes))
     if f.agency:
-        from narcotrack.store.schema import Organisation
-
         org = session.scalar(select(Organisation.id).where(Organisation.code == f.agency))
         if org is None:
             raise InvalidInput(f"unknown agency {f.agency!r}")
@@ -119,10 +117,7 @@ def conditions(session: Session, rt: RecordType, f: RecordFilters) -> list[Colum
     if f.marking:
         conds.append(rt.model.marking.in_(f.marking))
     if f.q:
-        like = f"%{f.q.strip().lower()}%"
-        from sqlalchemy import func
-
-        conds.append(or_(*(func.lower(rt.column(c)).like(like) for c in rt.search_columns)))
+        conds.append(text_matches([rt.column(c) for c in rt.search_columns], f.q))
     return conds
 
 
@@ -174,27 +169,48 @@ def update_record(session: Session, rt: RecordType, row: Any, changes: dict[str,
         raise InvalidInput(f"these fields of {rt.label} cannot be changed here: {', '.join(sorted(unknown))}")
     if expected_version is not None and row.version != expected_version:
         raise Conflict(f"the record changed since version {expected_version}; reload it and try again")
-    diff = {}
-    for key, new in changes.items():
-        old = getattr(row, key)
-        if old != new:
-            diff[key] = {"from": _jsonable(old), "to": _jsonable(new)}
-            setattr(row, key, new)
+    diff = change_with_history(session, row, rt.name, changes, user_id)
     start, end = getattr(row, "start_date", None), getattr(row, "end_date", None)
     if start and end and end < start:
         raise InvalidInput("end_date is before start_date")
     if diff:
         if hook := rt.extra.get("after_update"):
             hook(row)  # derived columns, e.g. a seizure's kg after its quantity changed
-        row.version += 1
-        session.add(RecordHistory(record_type=rt.name, record_id=row.id, version=row.version, user_id=user_id,
-                                  action="update", changes=diff))
         session.flush()
     return diff
 
 
-def _jsonable(value: Any) -> Any:
+def text_matches(columns: Sequence[Any], text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match on any of ``columns`` (the list's ``q`` filter and search)."""
+    pattern = f"%{text.strip().lower()}%"
+    return or_(*(func.lower(c).like(pattern) for c in columns))
+
+
+def jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def change_with_history(session: Session, row: Any, record_type: str, changes: dict[str, Any],
+                        user_id: str | None) -> dict[str, Any]:
+    """Set the fields that differ and, when any did, bump the version and keep the change in the record's
+    history; returns ``{field: {"from": old, "to": new}}``. Flushing (and its errors) is the caller's."""
+    diff: dict[str, Any] = {}
+    for key, new in changes.items():
+        old = getattr(row, key)
+        if old != new:
+            diff[key] = {"from": jsonable(old), "to": jsonable(new)}
+            setattr(row, key, new)
+    if diff:
+        add_history(session, row, record_type, diff, user_id)
+    return diff
+
+
+def add_history(session: Session, row: Any, record_type: str, changes: dict[str, Any], user_id: str | None, *,
+                action: str = "update") -> None:
+    """Bump the row's version and add the history entry of that version: one format for every table."""
+    row.version += 1
+    session.add(RecordHistory(record_type=record_type, record_id=row.id, version=row.version, user_id=user_id,
+                              action=action, changes=changes))
 
 
 def out_key(column: str) -> str:

@@ -21,6 +21,7 @@ from narcotrack.domain.vocab import vocabularies
 from narcotrack.errors import Conflict, InvalidInput, NotFound
 from narcotrack.store import migrate, seed
 from narcotrack.store.db import check_reachable
+from narcotrack.store.records import change_with_history
 from narcotrack.store.schema import (
     Arrest,
     Incident,
@@ -250,30 +251,9 @@ def update_incident(
         raise InvalidInput(f"unknown marking {changes['marking']!r}")
     if "distribution" in changes and changes["distribution"] not in v.distributions:
         raise InvalidInput(f"unknown distribution {changes['distribution']!r}")
-    diff = {}
-    for key, new in changes.items():
-        old = getattr(incident, key)
-        if old != new:
-            diff[key] = {"from": _jsonable(old), "to": _jsonable(new)}
-            setattr(incident, key, new)
-    if diff:
-        incident.version += 1
-        session.add(
-            RecordHistory(
-                record_type="incident",
-                record_id=incident_id,
-                version=incident.version,
-                user_id=user_id,
-                action="update",
-                changes=diff,
-            )
-        )
+    if change_with_history(session, incident, "incident", changes, user_id):
         session.flush()
     return incident
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def history(session: Session, record_type: str, record_id: str) -> list[RecordHistory]:

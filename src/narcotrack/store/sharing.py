@@ -1,8 +1,8 @@
 """Changing how a record is shared, on any shareable table, with the change kept in the record's history.
 
-The generic counterpart of ``repo.update_incident`` for the sharing fields: incidents go through
-``update_incident`` itself, so there is one write path (and one history format) per table. Who may make
-the change is decided by narcotrack.access (release.py); this module only writes.
+Every table, incidents included, is changed through ``records.change_with_history``, the write path (and
+history format) of every edit. Who may make the change is decided by narcotrack.access (release.py); this
+module only writes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from narcotrack.errors import InvalidInput, NotFound
-from narcotrack.store.repo import update_incident
+from narcotrack.store.records import change_with_history
 from narcotrack.store.schema import (
     DISTRIBUTIONS,
     MARKINGS,
@@ -22,7 +22,6 @@ from narcotrack.store.schema import (
     IntelReport,
     Operation,
     Person,
-    RecordHistory,
     SharingGroup,
     TrainingEvent,
 )
@@ -80,16 +79,7 @@ def set_sharing(session: Session, table: str, record_id: str, marking: str, dist
     group_id = check_sharing(session, marking, distribution, group_id)
     row = get_record(session, table, record_id, lock=True)
     new = {"marking": marking, "distribution": distribution, "sharing_group_id": group_id}
-    diff = {k: {"from": getattr(row, k), "to": v} for k, v in new.items() if getattr(row, k) != v}
-    if not diff:
-        return diff
-    if table == "incident":
-        update_incident(session, record_id, new, user_id=user_id)
-        return diff
-    for key, value in new.items():
-        setattr(row, key, value)
-    row.version += 1
-    session.add(RecordHistory(record_type=table, record_id=record_id, version=row.version, user_id=user_id,
-                              action="update", changes=diff))
-    session.flush()
+    diff = change_with_history(session, row, table, new, user_id)
+    if diff:
+        session.flush()
     return diff

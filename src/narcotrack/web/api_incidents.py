@@ -23,7 +23,7 @@ from narcotrack.errors import InvalidInput
 from narcotrack.store.queries import IncidentFilters, list_incidents, org_codes, seizures_of
 from narcotrack.store.repo import update_incident
 from narcotrack.store.schema import Incident, Seizure
-from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.web.auth import check_csrf, client_address, require_actor
 from narcotrack.web.errors import field_errors
 
 
@@ -150,7 +150,7 @@ def router() -> APIRouter:
             except ValidationError as exc:
                 return JSONResponse({"error": "invalid incident", "fields": field_errors(exc)}, status_code=422)
             done = record_incident_with_release(session, actor.principal, data,
-                                                address=request.client.host if request.client else None)
+                                                address=client_address(request))
             session.commit()
         return JSONResponse({"id": done.record_id, "release_request": done.release_request_id}, status_code=201)
 
@@ -171,7 +171,7 @@ def router() -> APIRouter:
             if incident.version != before:
                 record_event(session.connection(), "update", user_id=actor.user.id, org_id=actor.user.org_id,
                              record_type="incident", record_id=incident_id,
-                             address=request.client.host if request.client else None,
+                             address=client_address(request),
                              detail={"fields": sorted(changes)})
             out = _incident_out(incident, seizures_of(session, [incident_id])[incident_id], org_codes(session))
             session.commit()

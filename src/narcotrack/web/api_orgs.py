@@ -8,7 +8,7 @@ need the CSRF token from cookie sessions, keep a history and are audited. Routes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -23,7 +23,7 @@ from narcotrack.errors import InvalidInput
 from narcotrack.store import organisations as orgs
 from narcotrack.store.schema import Organisation, SharingGroup
 from narcotrack.web import ratelimit
-from narcotrack.web.auth import Actor, check_csrf, require_actor
+from narcotrack.web.auth import Actor, check_csrf, client_address, require_actor
 from narcotrack.web.errors import field_errors
 from narcotrack.web.export import XLSX_MEDIA, csv_body, xlsx_body
 
@@ -116,6 +116,10 @@ def group_out(g: SharingGroup, codes: dict[str, str], members: list[str]) -> Sha
                            valid_to=g.valid_to, members=members, version=g.version, updated_at=_utc(g.updated_at))
 
 
+def org_detail(session: Session, o: Organisation) -> OrganisationOut:
+    return org_out(o, orgs.code_map(session, [o.parent_id]))
+
+
 def group_detail(session: Session, g: SharingGroup) -> SharingGroupOut:
     return group_out(g, orgs.code_map(session, [g.owner_org_id]), orgs.member_codes(session, [g.id])[g.id])
 
@@ -125,7 +129,7 @@ def audit(session: Session, request: Request, actor: Actor, action: str, record_
     """One audit event for an admin act or an export, in the caller's transaction."""
     record_event(session.connection(), action, user_id=actor.user.id, org_id=actor.user.org_id,
                  record_type=record_type, record_id=record_id,
-                 address=request.client.host if request.client else None, detail=detail)
+                 address=client_address(request), detail=detail)
 
 
 def invalid(what: str, exc: ValidationError | orgs.FieldInvalid) -> JSONResponse:
@@ -142,12 +146,38 @@ async def _json(request: Request) -> Any:
         raise InvalidInput("the body must be JSON") from exc
 
 
-def _export(fmt: str, name: str, columns: list[str], rows: Iterator[list[Any]]
-            ) -> tuple[Iterator[bytes], int, dict[str, str]]:
-    if fmt not in MEDIA:
-        raise InvalidInput("export as csv or xlsx")
-    body, count = csv_body(rows, columns) if fmt == "csv" else xlsx_body(rows, columns, name)
-    return body, count, {"content-disposition": f'attachment; filename="{name}.{fmt}"'}
+def _export(request: Request, fmt: str, name: str, record_type: str, columns: list[str],
+            rows: Callable[[Session, Actor], Iterator[list[Any]]], filters: dict[str, Any] | None = None
+            ) -> StreamingResponse:
+    """One export for roles with the export right, rate-limited and audited with its row count."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        actor = require_actor(request, session)
+        check_may_export(actor.principal)
+        ratelimit.check(request, "export", actor.user.id)
+        if fmt not in MEDIA:
+            raise InvalidInput("export as csv or xlsx")
+        data = rows(session, actor)
+        body, count = csv_body(data, columns) if fmt == "csv" else xlsx_body(data, columns, name)
+        audit(session, request, actor, "export", record_type, detail={
+            "format": fmt, "rows": count, **({"filters": filters} if filters is not None else {})})
+        session.commit()
+    return StreamingResponse(body, media_type=MEDIA[fmt],
+                             headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+async def _admin_write(request: Request, what: str, act: Callable[[Session, Actor], BaseModel]
+                       ) -> Any:
+    """An admin's change: CSRF and admin check, ``act`` (store call, audit, answer), 422 naming the field."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        actor = require_actor(request, session)
+        await check_csrf(request, actor)
+        check_is_admin(actor.principal)
+        try:
+            out = act(session, actor)
+        except (ValidationError, orgs.FieldInvalid) as exc:
+            return invalid(what, exc)
+        session.commit()
+    return out
 
 
 def _org_rows(session: Session, filters: orgs.OrgFilters) -> Iterator[list[Any]]:
@@ -175,29 +205,15 @@ def router() -> APIRouter:
                     domestic: bool | None = None) -> StreamingResponse:
         """Every organisation the filters select, for roles with the export right; audited."""
         filters = orgs.OrgFilters(country=country, kind=kind, domestic=domestic)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            check_may_export(actor.principal)
-            ratelimit.check(request, "export", actor.user.id)
-            body, count, headers = _export(fmt, "organisations", ORG_COLUMNS, _org_rows(session, filters))
-            audit(session, request, actor, "export", "organisation", detail={
-                "format": fmt, "rows": count, "filters": {k: v for k, v in {
-                    "country": country, "kind": kind, "domestic": domestic}.items() if v is not None}})
-            session.commit()
-        return StreamingResponse(body, media_type=MEDIA[fmt], headers=headers)
+        return _export(request, fmt, "organisations", "organisation", ORG_COLUMNS,
+                       lambda session, _actor: _org_rows(session, filters),
+                       {k: v for k, v in vars(filters).items() if v is not None})
 
     @r.get("/sharing-groups/export.{fmt}", summary="Export sharing groups as CSV or XLSX",
            response_class=StreamingResponse, responses=EXPORT_RESPONSES)
     def export_groups(request: Request, fmt: str) -> StreamingResponse:
         """The sharing groups the caller may see, with members and agreement text; audited."""
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            check_may_export(actor.principal)
-            ratelimit.check(request, "export", actor.user.id)
-            body, count, headers = _export(fmt, "sharing_groups", GROUP_COLUMNS, _group_rows(session, actor))
-            audit(session, request, actor, "export", "sharing_group", detail={"format": fmt, "rows": count})
-            session.commit()
-        return StreamingResponse(body, media_type=MEDIA[fmt], headers=headers)
+        return _export(request, fmt, "sharing_groups", "sharing_group", GROUP_COLUMNS, _group_rows)
 
     @r.get("/organisations", summary="List organisations", response_model=OrganisationPage, responses=ERRORS)
     def list_orgs(request: Request, country: Annotated[str | None, Query(description="ISO alpha-2, e.g. TH")] = None,
@@ -218,8 +234,7 @@ def router() -> APIRouter:
         """One organisation by id."""
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             require_actor(request, session)
-            o = orgs.get_organisation(session, org_id)
-            out = org_out(o, orgs.code_map(session, [o.parent_id]))
+            out = org_detail(session, orgs.get_organisation(session, org_id))
             session.commit()
         return out
 
@@ -228,34 +243,16 @@ def router() -> APIRouter:
     async def create_org(request: Request) -> OrganisationOut | JSONResponse:
         """A new organisation (code unique; kind from the vocabulary; ISO country); audited."""
         body = await _json(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            check_is_admin(actor.principal)
-            try:
-                o = create_org_audited(session, request, actor, OrganisationIn.model_validate(body))
-            except (ValidationError, orgs.FieldInvalid) as exc:
-                return invalid("organisation", exc)
-            out = org_out(o, orgs.code_map(session, [o.parent_id]))
-            session.commit()
-        return out
+        return await _admin_write(request, "organisation", lambda session, actor: org_detail(
+            session, create_org_audited(session, request, actor, OrganisationIn.model_validate(body))))
 
     @r.patch("/organisations/{org_id}", summary="Change an organisation (admin)", response_model=OrganisationOut,
              responses=ERRORS, openapi_extra=_body_schema(OrganisationPatch))
     async def update_org(request: Request, org_id: str) -> OrganisationOut | JSONResponse:
         """Change the fields given; `version` in the body refuses (409) a change to a newer version."""
         body = await _json(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            check_is_admin(actor.principal)
-            try:
-                o = update_org_audited(session, request, actor, org_id, OrganisationPatch.model_validate(body))
-            except (ValidationError, orgs.FieldInvalid) as exc:
-                return invalid("organisation", exc)
-            out = org_out(o, orgs.code_map(session, [o.parent_id]))
-            session.commit()
-        return out
+        return await _admin_write(request, "organisation", lambda session, actor: org_detail(
+            session, update_org_audited(session, request, actor, org_id, OrganisationPatch.model_validate(body))))
 
     @r.get("/sharing-groups", summary="List sharing groups", response_model=SharingGroupPage, responses=ERRORS)
     def list_groups(request: Request, cursor: str | None = None, limit: Limit = 50) -> SharingGroupPage:
@@ -286,34 +283,16 @@ def router() -> APIRouter:
     async def create_group(request: Request) -> SharingGroupOut | JSONResponse:
         """A new group; `owner` defaults to the admin's organisation and is always a member; audited."""
         body = await _json(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            check_is_admin(actor.principal)
-            try:
-                g = create_group_audited(session, request, actor, SharingGroupIn.model_validate(body))
-            except (ValidationError, orgs.FieldInvalid) as exc:
-                return invalid("sharing group", exc)
-            out = group_detail(session, g)
-            session.commit()
-        return out
+        return await _admin_write(request, "sharing group", lambda session, actor: group_detail(
+            session, create_group_audited(session, request, actor, SharingGroupIn.model_validate(body))))
 
     @r.patch("/sharing-groups/{group_id}", summary="Change a sharing group (admin)",
              response_model=SharingGroupOut, responses=ERRORS, openapi_extra=_body_schema(SharingGroupPatch))
     async def update_group(request: Request, group_id: str) -> SharingGroupOut | JSONResponse:
         """Change name, agreement, allows_identity, validity or owner; `version` for optimistic locking."""
         body = await _json(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            check_is_admin(actor.principal)
-            try:
-                g = update_group_audited(session, request, actor, group_id, SharingGroupPatch.model_validate(body))
-            except (ValidationError, orgs.FieldInvalid) as exc:
-                return invalid("sharing group", exc)
-            out = group_detail(session, g)
-            session.commit()
-        return out
+        return await _admin_write(request, "sharing group", lambda session, actor: group_detail(
+            session, update_group_audited(session, request, actor, group_id, SharingGroupPatch.model_validate(body))))
 
     @r.put("/sharing-groups/{group_id}/members/{org_code}", summary="Add a member organisation (admin)",
            response_model=SharingGroupOut, responses=ERRORS)
@@ -321,7 +300,8 @@ def router() -> APIRouter:
                          version: Annotated[int | None, Query(description="Expected group version")] = None
                          ) -> SharingGroupOut | JSONResponse:
         """Make the organisation a member (nothing changes when it already is one); audited."""
-        return await _membership(request, group_id, org_code, version, add=True)
+        return await _admin_write(request, "membership", lambda session, actor: group_detail(
+            session, change_membership(session, request, actor, group_id, org_code, version, add=True)[0]))
 
     @r.delete("/sharing-groups/{group_id}/members/{org_code}", summary="Remove a member organisation (admin)",
               response_model=SharingGroupOut, responses=ERRORS)
@@ -329,24 +309,10 @@ def router() -> APIRouter:
                             version: Annotated[int | None, Query(description="Expected group version")] = None
                             ) -> SharingGroupOut | JSONResponse:
         """End the membership (404 when it is not a member; the owner cannot be removed); audited."""
-        return await _membership(request, group_id, org_code, version, add=False)
+        return await _admin_write(request, "membership", lambda session, actor: group_detail(
+            session, change_membership(session, request, actor, group_id, org_code, version, add=False)[0]))
 
     return r
-
-
-async def _membership(request: Request, group_id: str, org_code: str, version: int | None, *, add: bool
-                      ) -> SharingGroupOut | JSONResponse:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        actor = require_actor(request, session)
-        await check_csrf(request, actor)
-        check_is_admin(actor.principal)
-        try:
-            g, _ = change_membership(session, request, actor, group_id, org_code, version, add=add)
-        except orgs.FieldInvalid as exc:
-            return invalid("membership", exc)
-        out = group_detail(session, g)
-        session.commit()
-    return out
 
 
 def change_membership(session: Session, request: Request, actor: Actor, group_id: str, org_code: str,

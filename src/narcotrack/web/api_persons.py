@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
@@ -29,11 +30,10 @@ from narcotrack.access.policy import (
 from narcotrack.domain.models import Country, PersonIn, Sex
 from narcotrack.errors import Forbidden, InvalidInput
 from narcotrack.store.persons import IDENTITY_FIELDS, create_person, update_person
-from narcotrack.store.queries import paginate
-from narcotrack.store.repo import org_id_by_code
+from narcotrack.store.queries import PersonFilters, list_persons
 from narcotrack.store.schema import Person, PersonIdentity
 from narcotrack.web import ratelimit
-from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.web.auth import check_csrf, client_address, require_actor
 from narcotrack.web.export import XLSX_MEDIA, csv_body, xlsx_body
 
 
@@ -82,7 +82,7 @@ def _audit(session: Session, request: Request, p: Principal, people: list[Person
     if read:
         record_event(session.connection(), "read_person_identity", user_id=p.user_id, org_id=p.org_id,
                      record_type="person", record_id=read[0] if len(read) == 1 else None,
-                     address=request.client.host if request.client else None,
+                     address=client_address(request),
                      detail={"persons": read, "access": sorted({x.identity.access for x in people if x.identity})})
 
 
@@ -124,10 +124,8 @@ EXPORT_COLUMNS = ["id", "sex", "nationality", "birth_year", "marking", "distribu
 def _export_rows(session: Session, request: Request, p: Principal, nationality: str | None) -> Iterator[list[Any]]:
     cursor = None
     while True:
-        q = select(Person).where(visible_filter(p, Person))
-        if nationality:
-            q = q.where(Person.nationality == nationality.upper())
-        page = paginate(session, q, Person.id, cursor=cursor, limit=500)
+        page = list_persons(session, functools.partial(visible_filter, p), PersonFilters(nationality=nationality),
+                            cursor=cursor, limit=500)
         for x in persons_as_shown(session, request, p, page.rows):  # identity reads audited per batch
             i = x.identity
             yield [x.id, x.sex, x.nationality, x.birth_year, x.marking, x.distribution, i.access if i else "none",
@@ -155,7 +153,7 @@ def router() -> APIRouter:
             rows = _export_rows(session, request, actor.principal, nationality)
             body, count = (csv_body if fmt == "csv" else xlsx_body)(rows, EXPORT_COLUMNS)
             record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
-                         record_type="person", address=request.client.host if request.client else None,
+                         record_type="person", address=client_address(request),
                          detail={"format": fmt, "rows": count, "filters": {"nationality": nationality} if nationality else {}})
             session.commit()
         media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_MEDIA
@@ -171,14 +169,9 @@ def router() -> APIRouter:
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
             p = actor.principal
-            q = select(Person).where(visible_filter(p, Person))
-            if nationality:
-                q = q.where(Person.nationality == nationality.upper())
-            if agency:
-                q = q.where(Person.owner_org_id == org_id_by_code(session, agency))
-            if marking:
-                q = q.where(Person.marking.in_(marking))
-            page = paginate(session, q, Person.id, cursor=cursor, limit=limit)
+            page = list_persons(session, functools.partial(visible_filter, p),
+                                PersonFilters(nationality=nationality, agency=agency, marking=marking or []),
+                                cursor=cursor, limit=limit)
             items = persons_as_shown(session, request, p, page.rows)
             session.commit()
         return PersonPage(items=items, next_cursor=page.next_cursor)
@@ -198,7 +191,7 @@ def router() -> APIRouter:
                                 "propose the wider sharing for a supervisor's release")
             person_id = create_person(session, data, owner_org_id=p.org_id)
             record_event(session.connection(), "create", user_id=p.user_id, org_id=p.org_id, record_type="person",
-                         record_id=person_id, address=request.client.host if request.client else None)
+                         record_id=person_id, address=client_address(request))
             session.commit()
         return JSONResponse({"id": person_id}, status_code=201)
 
@@ -230,7 +223,7 @@ def router() -> APIRouter:
             if changed:
                 record_event(session.connection(), "update", user_id=actor.user.id, org_id=actor.user.org_id,
                              record_type="person", record_id=person_id,
-                             address=request.client.host if request.client else None, detail={"fields": changed})
+                             address=client_address(request), detail={"fields": changed})
             out = persons_as_shown(session, request, actor.principal, [person])[0]
             session.commit()
         return out

@@ -28,18 +28,15 @@ from narcotrack.store.records import (
     export_header,
     export_rows,
     get_record,
+    jsonable,
     list_records,
     out_key,
     parent_of,
     update_record,
 )
 from narcotrack.web import ratelimit
-from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.web.auth import check_csrf, client_address, require_actor
 from narcotrack.web.export import XLSX_MEDIA, csv_body, xlsx_body
-
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def out_model(rt: RecordType) -> type[BaseModel]:
@@ -119,8 +116,8 @@ def record_router(rt: RecordType) -> APIRouter:
             rows = export_rows(session, rt, functools.partial(visible_filter, actor.principal), filters)
             body, count = (csv_body if fmt == "csv" else xlsx_body)(rows, export_header(rt))
             record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
-                         record_type=rt.name, address=_address(request),
-                         detail={"format": fmt, "rows": count, "filters": _jsonable(filters.given())})
+                         record_type=rt.name, address=client_address(request),
+                         detail={"format": fmt, "rows": count, "filters": {k: jsonable(v) for k, v in filters.given().items()}})
             session.commit()
         return StreamingResponse(body, media_type="text/csv; charset=utf-8" if fmt == "csv" else XLSX_MEDIA,
                                  headers={"content-disposition": f'attachment; filename="{rt.slug}.{fmt}"'})
@@ -146,7 +143,7 @@ def record_router(rt: RecordType) -> APIRouter:
             with Session(request.app.state.engine, expire_on_commit=False) as session:
                 actor = require_actor(request, session)
                 await check_csrf(request, actor)
-                done = record_with_release(session, actor.principal, rt, data, address=_address(request))
+                done = record_with_release(session, actor.principal, rt, data, address=client_address(request))
                 session.commit()
             return JSONResponse({"id": done.record_id, "release_request": done.release_request_id},
                                 status_code=201)
@@ -166,17 +163,13 @@ def record_router(rt: RecordType) -> APIRouter:
                 diff = update_record(session, rt, row, changes, user_id=actor.user.id, expected_version=version)
                 if diff:
                     record_event(session.connection(), "update", user_id=actor.user.id, org_id=actor.user.org_id,
-                                 record_type=rt.name, record_id=record_id, address=_address(request),
+                                 record_type=rt.name, record_id=record_id, address=client_address(request),
                                  detail={"fields": sorted(diff)})
                 out = as_dict(rt, row, org_codes(session))
                 session.commit()
             return out
 
     return r
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in d.items()}
 
 
 def routers() -> list[APIRouter]:

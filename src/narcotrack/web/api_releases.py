@@ -5,7 +5,8 @@ Routes only translate HTTP to calls of narcotrack.access.release, which holds ev
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -13,9 +14,13 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from narcotrack.access import release as rel
+from narcotrack.access.policy import Principal
 from narcotrack.errors import InvalidInput
 from narcotrack.store.schema import RELEASE_STATUSES
-from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.web.auth import check_csrf, client_address, require_actor
+from narcotrack.web.errors import field_errors
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class SharingIn(BaseModel):
@@ -26,13 +31,15 @@ class SharingIn(BaseModel):
     sharing_group_id: str | None = None
     reason: str = Field(default="", max_length=rel.MAX_TEXT)
 
+    def sharing(self) -> tuple[str, str, str, str, str | None, str]:
+        """The positional arguments ``rel.propose`` and ``rel.restrict`` take."""
+        return (self.record_type, self.record_id, self.marking, self.distribution, self.sharing_group_id,
+                self.reason)
+
 
 class DecisionIn(BaseModel):
     note: str = Field(default="", max_length=rel.MAX_TEXT)
 
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -48,9 +55,20 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _invalid(exc: ValidationError) -> JSONResponse:
-    fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-    return JSONResponse({"error": "invalid request", "fields": fields}, status_code=422)
+async def _act(request: Request, model: type[M], act: Callable[[Session, Principal, M], JSONResponse]
+               ) -> JSONResponse:
+    """Read and check the body (422 naming each field), then ``act`` under the caller's CSRF-checked session."""
+    body = await _body(request)
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        actor = require_actor(request, session)
+        await check_csrf(request, actor)
+        try:
+            data = model.model_validate(body)
+        except ValidationError as exc:
+            return JSONResponse({"error": "invalid request", "fields": field_errors(exc)}, status_code=422)
+        response = act(session, actor.principal, data)
+        session.commit()
+    return response
 
 
 def router() -> APIRouter:
@@ -73,33 +91,16 @@ def router() -> APIRouter:
     @r.post("/api/v1/releases", summary="Propose wider sharing", status_code=201)
     async def propose(request: Request) -> JSONResponse:
         """Propose wider sharing of a record; answers 201 with the pending request's id."""
-        body = await _body(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            try:
-                data = SharingIn.model_validate(body)
-            except ValidationError as exc:
-                return _invalid(exc)
-            request_id = rel.propose(session, actor.principal, data.record_type, data.record_id, data.marking,
-                                     data.distribution, data.sharing_group_id, data.reason,
-                                     address=_address(request))
-            session.commit()
-        return JSONResponse({"id": request_id, "status": "pending"}, status_code=201)
+        def act(session: Session, p: Principal, data: SharingIn) -> JSONResponse:
+            request_id = rel.propose(session, p, *data.sharing(), address=client_address(request))
+            return JSONResponse({"id": request_id, "status": "pending"}, status_code=201)
+        return await _act(request, SharingIn, act)
 
     async def _decide(request: Request, request_id: str, action: Any) -> JSONResponse:
-        body = await _body(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            try:
-                data = DecisionIn.model_validate(body)
-            except ValidationError as exc:
-                return _invalid(exc)
-            req = action(session, actor.principal, request_id, data.note, address=_address(request))
-            out = rel.describe(session, actor.principal, [req])[0]
-            session.commit()
-        return JSONResponse(out)
+        def act(session: Session, p: Principal, data: DecisionIn) -> JSONResponse:
+            req = action(session, p, request_id, data.note, address=client_address(request))
+            return JSONResponse(rel.describe(session, p, [req])[0])
+        return await _act(request, DecisionIn, act)
 
     @r.post("/api/v1/releases/{request_id}/release", summary="Release a proposal")
     async def release(request: Request, request_id: str) -> JSONResponse:
@@ -119,18 +120,9 @@ def router() -> APIRouter:
     @r.post("/api/v1/sharing/restrict", summary="Restrict a record's sharing at once")
     async def restrict(request: Request) -> JSONResponse:
         """Narrow a record's marking or distribution at once; a change that widens sharing answers 403."""
-        body = await _body(request)
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            actor = require_actor(request, session)
-            await check_csrf(request, actor)
-            try:
-                data = SharingIn.model_validate(body)
-            except ValidationError as exc:
-                return _invalid(exc)
-            changes = rel.restrict(session, actor.principal, data.record_type, data.record_id, data.marking,
-                                   data.distribution, data.sharing_group_id, data.reason,
-                                   address=_address(request))
-            session.commit()
-        return JSONResponse({"record_type": data.record_type, "record_id": data.record_id, "changes": changes})
+        def act(session: Session, p: Principal, data: SharingIn) -> JSONResponse:
+            changes = rel.restrict(session, p, *data.sharing(), address=client_address(request))
+            return JSONResponse({"record_type": data.record_type, "record_id": data.record_id, "changes": changes})
+        return await _act(request, SharingIn, act)
 
     return r

@@ -32,6 +32,11 @@ class Actor:
     via_token: bool = False
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address, as audit events record it."""
+    return request.client.host if request.client else None
+
+
 def find_actor(request: Request, session: Session) -> Actor | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):

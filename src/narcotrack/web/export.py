@@ -20,7 +20,7 @@ from narcotrack.errors import InvalidInput
 from narcotrack.store.queries import IncidentFilters, list_incidents, org_codes, seizures_of
 from narcotrack.store.schema import Seizure
 from narcotrack.web import ratelimit
-from narcotrack.web.auth import require_actor
+from narcotrack.web.auth import client_address, require_actor
 
 COLUMNS = ["incident_id", "occurred_on", "province_code", "district_code", "country", "place_text", "place_kind",
            "reporting_org", "operation_id", "source", "marking", "distribution", "seizure_id", "drug", "quantity",
@@ -78,7 +78,7 @@ def router() -> APIRouter:
             visible = functools.partial(visible_filter, actor.principal)
             body, count = (csv_body if fmt == "csv" else xlsx_body)(_rows(session, visible, filters))
             record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
-                         record_type="incident", address=request.client.host if request.client else None,
+                         record_type="incident", address=client_address(request),
                          detail={"format": fmt, "rows": count, "filters": {k: v for k, v in given.items() if v}})
             session.commit()
         media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_MEDIA

@@ -24,7 +24,8 @@ from narcotrack.access.policy import check_is_admin, role_rules
 from narcotrack.domain.models import UserIn
 from narcotrack.errors import Conflict, Forbidden, InvalidInput, NotFound
 from narcotrack.web import ratelimit
-from narcotrack.web.auth import Actor, check_csrf, require_actor
+from narcotrack.web.auth import Actor, check_csrf, client_address, require_actor
+from narcotrack.web.errors import field_errors
 from narcotrack.web.export import csv_body
 
 Render = Callable[..., HTMLResponse]
@@ -40,9 +41,6 @@ CSV_COLUMNS = ["id", "at", "username", "org_code", "action", "record_type", "rec
 def _when(t: dt.datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") if t else ""
 
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,25 @@ class AuditFilters:
         return urlencode({**{k: v for k, v in asdict(self).items() if v}, **extra})
 
 
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """An audit event as the page and the CSV show it: time as text, detail as sorted JSON."""
+    return {**row, "at": _when(row["at"]), "detail": json.dumps(row["detail"] or {}, ensure_ascii=False,
+                                                                 sort_keys=True)}
+
+
 def _events_for_page(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**r, "at": _when(r["at"]), "detail": json.dumps(r["detail"] or {}, ensure_ascii=False,
-                                                                sort_keys=True)} for r in rows]
+    return [_shown(r) for r in rows]
+
+
+def _csv_export(request: Request, session: Session, actor: Actor, name: str, record_type: str,
+                rows: Iterator[list[Any]], columns: list[str], **detail: Any) -> StreamingResponse:
+    """Spool the rows to CSV and audit the export with its row count; the caller commits."""
+    body, count = csv_body(rows, columns)
+    record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
+                 record_type=record_type, address=client_address(request),
+                 detail={"format": "csv", "rows": count, **detail})
+    return StreamingResponse(body, media_type="text/csv; charset=utf-8",
+                             headers={"content-disposition": f'attachment; filename="{name}.csv"'})
 
 
 def _user_form(username: str, display_name: str, org: str, role: str, password: str) -> UserIn:
@@ -86,7 +100,7 @@ def _user_form(username: str, display_name: str, org: str, role: str, password: 
         return UserIn(username=username.strip(), display_name=display_name.strip(), org=org, role=role,
                       password=password)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{f['field']}: {f['message']}" for f in field_errors(exc))
         raise InvalidInput(f"the new user is not valid: {problems}") from exc
 
 
@@ -122,12 +136,9 @@ def router(render: Render) -> APIRouter:
             ratelimit.check(request, "export", actor.user.id)
             rows = ([u.username, u.display_name, u.org_code, u.role, u.active, _when(u.locked_at),
                      _when(u.last_login)] for u in accounts.list_users(session))
-            body, count = csv_body(rows, columns)
-            record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
-                         record_type="user", address=_address(request), detail={"format": "csv", "rows": count})
+            response = _csv_export(request, session, actor, "users", "user", rows, columns)
             session.commit()
-        return StreamingResponse(body, media_type="text/csv; charset=utf-8",
-                                 headers={"content-disposition": 'attachment; filename="users.csv"'})
+        return response
 
     @r.post("/admin/users", summary="Create a user (admin)")
     async def create(request: Request, username: str = Form(""), display_name: str = Form(""),
@@ -138,7 +149,7 @@ def router(render: Render) -> APIRouter:
             await check_csrf(request, actor)
             try:
                 user = accounts.create_account(session, _user_form(username, display_name, org, role, password),
-                                               by=actor.user, address=_address(request))
+                                               by=actor.user, address=client_address(request))
             except (InvalidInput, Conflict, NotFound) as exc:
                 session.rollback()
                 form = {"username": username, "display_name": display_name, "org": org, "role": role}
@@ -190,7 +201,7 @@ def router(render: Render) -> APIRouter:
     async def change_role(request: Request, user_id: str, role: str = Form("")) -> Response:
         """Give the account another role (not one's own); audited as user_role_changed."""
         def do(session: Session, actor: Actor) -> None:
-            accounts.change_role(session, user_id, role, by=actor.user, address=_address(request))
+            accounts.change_role(session, user_id, role, by=actor.user, address=client_address(request))
         return await account_action(request, user_id, do)
 
     def audit_page(request: Request, session: Session, actor: Actor, report: Any = None) -> HTMLResponse:
@@ -230,7 +241,7 @@ def router(render: Render) -> APIRouter:
             actor = admin(request, session)
             report = verify_chain(session.connection(), expected_head=expected)
             record_event(session.connection(), "audit_verified", user_id=actor.user.id, org_id=actor.user.org_id,
-                         address=_address(request), outcome="ok" if report.ok else "failed",
+                         address=client_address(request), outcome="ok" if report.ok else "failed",
                          detail={"checked": report.checked, "problems": len(report.problems),
                                  "head_id": report.head_id, "head_hash": report.head_hash})
             page = audit_page(request, session, actor, report=report)
@@ -244,14 +255,11 @@ def router(render: Render) -> APIRouter:
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = admin(request, session)
             ratelimit.check(request, "export", actor.user.id)
-            body, count = csv_body(_audit_rows(session, filters.search_args()), CSV_COLUMNS)
-            record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
-                         record_type="audit_event", address=_address(request),
-                         detail={"format": "csv", "rows": count, "filters": {k: v for k, v in asdict(filters).items()
-                                                                            if v}})
+            response = _csv_export(request, session, actor, "audit", "audit_event",
+                                   _audit_rows(session, filters.search_args()), CSV_COLUMNS,
+                                   filters={k: v for k, v in asdict(filters).items() if v})
             session.commit()
-        return StreamingResponse(body, media_type="text/csv; charset=utf-8",
-                                 headers={"content-disposition": 'attachment; filename="audit.csv"'})
+        return response
 
     @r.get("/account", response_class=HTMLResponse, summary="Own account and API tokens")
     def account(request: Request) -> HTMLResponse:
@@ -289,7 +297,7 @@ def router(render: Render) -> APIRouter:
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
             await check_csrf(request, actor)
-            owner = accounts.revoke_token(session, actor.principal, actor.user, token_id, address=_address(request))
+            owner = accounts.revoke_token(session, actor.principal, actor.user, token_id, address=client_address(request))
             session.commit()
         return RedirectResponse("/account" if owner == actor.user.id else f"/admin/users/{owner}", status_code=303)
 
@@ -310,8 +318,7 @@ def _audit_rows(session: Session, args: dict[str, Any]) -> Iterator[list[Any]]:
             count += 1
             if count > MAX_EXPORT_ROWS:
                 raise InvalidInput(f"more than {MAX_EXPORT_ROWS:,} events: narrow the filters")
-            values = {**row, "at": _when(row["at"]),
-                      "detail": json.dumps(row["detail"] or {}, ensure_ascii=False, sort_keys=True)}
+            values = _shown(row)
             yield [values[c] for c in CSV_COLUMNS]
         if len(rows) < EXPORT_BATCH:
             return

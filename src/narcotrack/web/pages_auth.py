@@ -17,6 +17,7 @@ from narcotrack.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     check_csrf,
+    client_address,
     login_csrf_token,
     require_actor,
     set_login_csrf,
@@ -47,12 +48,12 @@ def router(render: Render) -> APIRouter:
     def login(request: Request, username: str = Form(...), password: str = Form(...),
               totp: str = Form(""), csrf_token: str = Form(""), next: str = Form("/")) -> Response:
         """Check the password (and the TOTP code for roles that need one) and start a session."""
-        ratelimit.check(request, "login", request.client.host if request.client else "unknown")
+        ratelimit.check(request, "login", client_address(request) or "unknown")
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie or not hmac.compare_digest(cookie, csrf_token):
             raise Forbidden("the login form has expired; reload the page and try again")
         app = request.app
-        address = request.client.host if request.client else None
+        address = client_address(request)
         with Session(app.state.engine, expire_on_commit=False) as session:
             try:
                 user = authenticate(session, username, password, address=address)

@@ -57,7 +57,7 @@ from narcotrack.store.schema import (
     User,
 )
 from narcotrack.web.api_persons import persons_as_shown
-from narcotrack.web.auth import Actor, check_csrf, require_actor
+from narcotrack.web.auth import Actor, check_csrf, client_address, require_actor
 
 Render = Callable[..., HTMLResponse]
 PAGE_SIZE = 50
@@ -129,9 +129,6 @@ class FormState:
     def error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
 
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _is_htmx_swap(request: Request) -> bool:
@@ -483,7 +480,7 @@ def router(render: Render) -> APIRouter:
             else:
                 try:
                     done = record_incident_with_release(
-                        session, actor.principal, data, address=_address(request), source="form"
+                        session, actor.principal, data, address=client_address(request), source="form"
                     )
                     incident_id, proposed = done.record_id, done.release_request_id is not None
                 except NarcotrackError as exc:

@@ -3,6 +3,7 @@ a pseudonym) and every page that shows it is an audit event, through ``api_perso
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from narcotrack.access.policy import check_may_see_persons, get_visible, visible_filter
-from narcotrack.store.queries import paginate
+from narcotrack.store.queries import PersonFilters, list_persons
 from narcotrack.store.schema import Arrest, Incident, Person
 from narcotrack.web.api_persons import persons_as_shown
 from narcotrack.web.auth import require_actor
@@ -29,10 +30,8 @@ def router(render: Render) -> APIRouter:
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
             check_may_see_persons(actor.principal)
-            q = select(Person).where(visible_filter(actor.principal, Person))
-            if nationality.strip():
-                q = q.where(Person.nationality == nationality.strip().upper())
-            page = paginate(session, q, Person.id, cursor=cursor, limit=50)
+            page = list_persons(session, functools.partial(visible_filter, actor.principal),
+                                PersonFilters(nationality=nationality), cursor=cursor, limit=50)
             people = persons_as_shown(session, request, actor.principal, page.rows)
             session.commit()
         next_url = (f"/persons?{urlencode({'nationality': nationality, 'cursor': page.next_cursor})}"

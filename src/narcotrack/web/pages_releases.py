@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from narcotrack.access import release as rel
-from narcotrack.web.auth import check_csrf, require_actor
+from narcotrack.store.schema import RELEASE_STATUSES
+from narcotrack.web.auth import check_csrf, client_address, require_actor
 
 Render = Callable[..., HTMLResponse]
-DONE = {"released", "rejected", "withdrawn"}
+DONE = set(RELEASE_STATUSES) - {"pending"}  # the outcomes a decision can have
 
 
 def router(render: Render) -> APIRouter:
@@ -43,7 +44,7 @@ def router(render: Render) -> APIRouter:
             await check_csrf(request, actor)
             note = str((await request.form()).get("note") or "")
             action(session, actor.principal, request_id, note,
-                   address=request.client.host if request.client else None)
+                   address=client_address(request))
             session.commit()
         return RedirectResponse(f"/releases?done={done}", status_code=303)
 

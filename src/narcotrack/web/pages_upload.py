@@ -32,10 +32,11 @@ from starlette.datastructures import UploadFile
 from narcotrack.access.audit import record_event
 from narcotrack.access.policy import (
     Principal,
+    check_may_import,
     check_may_record,
     is_admin,
-    may_set_distribution,
-    may_set_marking,
+    may_read_upload_report,
+    recording_refusal,
 )
 from narcotrack.config import Settings
 from narcotrack.errors import Forbidden, ImportRejected, InvalidInput, NotFound
@@ -43,7 +44,7 @@ from narcotrack.ingest.importer import Authorise, import_file
 from narcotrack.ingest.report import DUPLICATE, ERROR, WARNING, ImportReport
 from narcotrack.ingest.template import write_template
 from narcotrack.store.schema import ImportBatch, Organisation, User
-from narcotrack.web.auth import Actor, check_csrf, require_actor
+from narcotrack.web.auth import Actor, check_csrf, client_address, require_actor
 from narcotrack.web.export import XLSX_MEDIA
 
 Render = Callable[..., HTMLResponse]
@@ -79,7 +80,7 @@ def router(render: Render) -> APIRouter:
         """The upload form and the user's recent imports (an admin's: everyone's)."""
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
-            _check_may_import(actor)
+            check_may_import(actor.principal)
             session.commit()
         return form_page(request, actor, None)
 
@@ -99,7 +100,7 @@ def router(render: Render) -> APIRouter:
         engine = request.app.state.engine
         with Session(engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
-            _check_may_import(actor)
+            check_may_import(actor.principal)
             org_code = session.scalar(select(Organisation.code).where(Organisation.id == actor.user.org_id))
             session.commit()
         too_large = N_("The file is larger than the size limit: split it into smaller files.")
@@ -166,11 +167,11 @@ def router(render: Render) -> APIRouter:
         with Session(request.app.state.engine, expire_on_commit=False) as session:
             actor = require_actor(request, session)
             meta, path = _stored_report(report_id)
-            if meta.get("user_id") != actor.user.id and not is_admin(actor.principal):
+            if not may_read_upload_report(actor.principal, meta.get("user_id")):
                 raise NotFound(f"no upload report {report_id}")  # as if absent: ids are not to be probed
             record_event(session.connection(), "export", user_id=actor.user.id, org_id=actor.user.org_id,
                          record_type="import_report", record_id=report_id,
-                         address=request.client.host if request.client else None,
+                         address=client_address(request),
                          detail={"file": meta.get("file_name", "")})
             session.commit()
         stem = re.sub(r"(\.csv\.gz|\.csv|\.xlsx)$", "", str(meta.get("file_name") or "upload"), flags=re.I)
@@ -184,38 +185,10 @@ def N_(text: str) -> str:
     return text
 
 
-def _check_may_import(actor: Actor) -> None:
-    if not actor.principal.rule("may_write"):
-        raise Forbidden("your role may not record incidents, so it may not import them")
-
-
 def authoriser(p: Principal) -> Authorise:
-    """The importer's per-incident check, from the sharing policy, naming the field at fault.
-
-    The entry form stores sharing wider than the role may set alone at the role's limit and proposes the
-    rest for release; an upload cannot ask a supervisor once per row, so such rows are refused instead.
-    """
-    seen: dict[tuple[str, str, str], tuple[str, str] | None] = {}
-    widest = str(p.rule("max_distribution"))
-
-    def check(org_id: str, marking: str, distribution: str) -> tuple[str, str] | None:
-        key = (org_id, marking, distribution)
-        if key not in seen:
-            refused: tuple[str, str] | None = None
-            try:
-                check_may_record(p, org_id, distribution)
-            except Forbidden as exc:
-                refused = ("reporting_org_id", str(exc))
-            if refused is None and not may_set_distribution(p, distribution):
-                refused = ("distribution", f"your role may share only up to '{widest}' on its own: import at "
-                           f"'{widest}' and ask a supervisor to release wider sharing")
-            if refused is None and not may_set_marking(p, marking):
-                refused = ("marking", "your role may not mark records CLEAR on its own: import as GREEN "
-                           "and ask a supervisor to release it")
-            seen[key] = refused
-        return seen[key]
-
-    return check
+    """The importer's per-incident check: the sharing policy's ``recording_refusal``, asked once per
+    (organisation, marking, distribution) however many rows share them."""
+    return functools.cache(functools.partial(recording_refusal, p))
 
 
 def recent_batches(session: Session, actor: Actor) -> list[Any]:
@@ -352,6 +325,6 @@ def _audit(engine: Any, request: Request, actor: Actor, name: str, fmt: str, par
     with Session(engine, expire_on_commit=False) as session:
         record_event(session.connection(), "import", user_id=actor.user.id, org_id=actor.user.org_id,
                      record_type="import_batch", record_id=report.batch_id if report and report.committed else None,
-                     address=request.client.host if request.client else None, outcome=outcome, detail=detail)
+                     address=client_address(request), outcome=outcome, detail=detail)
         session.commit()
 

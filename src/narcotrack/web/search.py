@@ -16,7 +16,7 @@ from narcotrack.access.audit import record_event
 from narcotrack.access.policy import full_identity_filter, visible_filter
 from narcotrack.store.schema import Person
 from narcotrack.store.search import Hit, search
-from narcotrack.web.auth import Actor, require_actor
+from narcotrack.web.auth import Actor, client_address, require_actor
 
 Render = Callable[..., HTMLResponse]
 
@@ -34,7 +34,7 @@ def _search(request: Request, session: Session, actor: Actor, q: str) -> list[Hi
     persons = [h.id for h in hits if h.record_type == "persons"]
     if persons:
         record_event(session.connection(), "read_person_identity", user_id=p.user_id, org_id=p.org_id,
-                     record_type="person", address=request.client.host if request.client else None,
+                     record_type="person", address=client_address(request),
                      detail={"persons": persons, "access": ["full"], "via": "search"})
     return hits
 
