@@ -19,12 +19,15 @@ install-test: $(BIN)/python assets
 # Browser scripts come from the npm registry at the versions in package-lock.json and are copied into the
 # package, which serves them itself: no page loads anything from the internet.
 VENDOR := src/narcotrack/web/static/vendor
-assets: $(VENDOR)/htmx.min.js
+assets: $(VENDOR)/.stamp
 
-$(VENDOR)/htmx.min.js: package-lock.json
+$(VENDOR)/.stamp: package-lock.json
 	npm ci --no-audit --no-fund --silent
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/vega/build/vega.min.js node_modules/vega-lite/build/vega-lite.min.js \
+	   node_modules/vega-embed/build/vega-embed.min.js $(VENDOR)/
+	touch $@
 
 ## Install everything and serve the platform on SQLite with demo data at http://127.0.0.1:8000
 run: install
