@@ -32,6 +32,7 @@ from narcotrack.store.schema import (
 
 Visible = Callable[[Any], ColumnElement[bool]]
 Conn = Connection | Session
+Query = Select[*tuple[Any, ...]]  # a select of any columns
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "seizures": (
@@ -55,11 +56,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 DATE_COLUMNS = {"occurred_on", "start_date", "end_date"}
 
 
-def _where(q: Select[Any], visible: Visible | None, table: Any) -> Select[Any]:
+def _where(q: Query, visible: Visible | None, table: Any) -> Query:
     return q.where(visible(table)) if visible is not None else q
 
 
-def _period(q: Select[Any], start: dt.date | None, end: dt.date | None) -> Select[Any]:
+def _period(q: Query, start: dt.date | None, end: dt.date | None) -> Query:
     if start is not None:
         q = q.where(Incident.occurred_on >= start)
     if end is not None:
@@ -67,7 +68,7 @@ def _period(q: Select[Any], start: dt.date | None, end: dt.date | None) -> Selec
     return q
 
 
-def _frame(conn: Conn, q: Select[Any], name: str) -> pd.DataFrame:
+def _frame(conn: Conn, q: Query, name: str) -> pd.DataFrame:
     rows = conn.execute(q).all()
     df = pd.DataFrame.from_records(rows, columns=list(COLUMNS[name]))
     for col in DATE_COLUMNS & set(df.columns):
