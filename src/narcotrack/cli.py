@@ -422,5 +422,10 @@ def audit_verify(
     out.print("audit chain intact")
 
 
+from narcotrack.cli_analyse import analyse_app  # noqa: E402  (it uses handle_errors, defined above)
+
+app.add_typer(analyse_app, name="analyse")
+
+
 def main() -> None:
     app()

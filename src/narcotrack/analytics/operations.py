@@ -18,9 +18,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-import networkx as nx
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.stats import bootstrap
 
 from narcotrack.errors import InvalidInput
@@ -56,13 +57,21 @@ def co_arrest_networks(arrests: pd.DataFrame) -> dict[str, int]:
     Persons arrested in the same incident are linked; components are numbered 0, 1, … by descending size.
     """
     _require(arrests, "arrests", ("incident_id", "person_id"))
-    graph: nx.Graph[str] = nx.Graph()
     rows = arrests.dropna(subset=["incident_id", "person_id"])
-    graph.add_nodes_from(rows["person_id"].astype(str))
-    for persons in rows.groupby("incident_id")["person_id"].agg(lambda s: sorted(set(map(str, s)))):
-        nx.add_path(graph, persons)
-    components = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
-    return {person: n for n, component in enumerate(components) for person in component}
+    p_idx, persons = pd.factorize(rows["person_id"].astype(str))
+    i_idx, _ = pd.factorize(rows["incident_id"].astype(str))
+    if len(persons) == 0:
+        return {}
+    # person-incident bipartite graph (incident nodes after the persons): components of it, restricted to
+    # persons, are the components of the co-arrest graph; sparse, so millions of arrests take a second.
+    n = len(persons) + int(i_idx.max()) + 1
+    graph = coo_matrix((np.ones(len(p_idx)), (p_idx, i_idx + len(persons))), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    frame = pd.DataFrame({"person": np.asarray(persons), "label": labels[: len(persons)]})
+    stats = frame.groupby("label")["person"].agg(["size", "min"]).sort_values(["size", "min"],
+                                                                               ascending=[False, True])
+    number = pd.Series(np.arange(len(stats)), index=stats.index)
+    return dict(zip(frame["person"], number.loc[frame["label"]].to_numpy().tolist(), strict=True))
 
 
 def _main(values: pd.Series, weights: pd.Series | None = None) -> str | None:

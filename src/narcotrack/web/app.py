@@ -28,6 +28,7 @@ from narcotrack.web import (
     api_releases,
     export,
     pages_admin,
+    pages_analytics,
     pages_auth,
     pages_incidents,
     pages_orgs,
@@ -112,6 +113,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
     app.include_router(api_orgs.router())  # its export routes come before its {id} routes
     app.include_router(pages_orgs.router(render))
     app.include_router(search.router(render))
+    app.include_router(pages_analytics.router(render))
     app.include_router(pages_persons.router(render))
     for page_router in pages_records.routers(render):
         app.include_router(page_router)
