@@ -3,19 +3,14 @@ container), without a console error, and nothing is fetched from anywhere but na
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
-from narcotrack.web.app import create_app
-from tests.web.helpers import PASSWORD
+from tests.web.helpers import PASSWORD, serve
 from tests.web.test_pages_analytics import demo_copy
 
 PAGES = {
@@ -34,20 +29,8 @@ MARKS = "g.mark-line path, g.mark-area path, g.mark-symbol path, g.mark-rule lin
 def demo_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
     """narcotrack on a demo store, served by uvicorn on a free loopback port in a thread of this process."""
     engine: Engine = demo_copy(tmp_path_factory.mktemp("analytics-browser"), sqlite_template)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(engine) as address:
+        yield address
     engine.dispose()
 
 

@@ -550,7 +550,8 @@ def node_coordinates(conn: Any = None, *, areas: bool = True) -> pd.DataFrame:
             Place.lat.is_not(None), Place.lon.is_not(None), Place.level != "country"
         )
         stored = pd.DataFrame.from_records(conn.execute(q).all(), columns=["code", "lat", "lon", "name_en", "kind"])
-        points = pd.concat([stored, points[~points["code"].isin(stored["code"])]], ignore_index=True)
+        if len(stored):  # an empty frame in a concat would decide the column types (pandas warns)
+            points = pd.concat([stored, points[~points["code"].isin(stored["code"])]], ignore_index=True)
     parts = [_countries(), points]
     if areas:
         parts.append(_areas()[lambda f: ~f["code"].isin(points["code"])])

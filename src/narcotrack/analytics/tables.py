@@ -56,11 +56,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 DATE_COLUMNS = {"occurred_on", "start_date", "end_date"}
 
 
-def _where(q: Query, visible: Visible | None, table: Any) -> Query:
-    return q.where(visible(table)) if visible is not None else q
-
-
-def _period(q: Query, start: dt.date | None, end: dt.date | None) -> Query:
+def restrict(q: Any, visible: Visible | None, start: dt.date | None = None, end: dt.date | None = None) -> Any:
+    """``q`` (a select joining incidents) limited to visible incidents that occurred in [start, end]."""
+    if visible is not None:
+        q = q.where(visible(Incident))
     if start is not None:
         q = q.where(Incident.occurred_on >= start)
     if end is not None:
@@ -99,7 +98,7 @@ def seizures(conn: Conn, visible: Visible | None = None, *, start: dt.date | Non
         .join(org, org.id == Incident.reporting_org_id)
         .outerjoin(place, place.id == Incident.place_id)
     )
-    return _frame(conn, _period(_where(q, visible, Incident), start, end), "seizures")
+    return _frame(conn, restrict(q, visible, start, end), "seizures")
 
 
 def arrests(conn: Conn, visible: Visible | None = None, *, start: dt.date | None = None,
@@ -115,7 +114,7 @@ def arrests(conn: Conn, visible: Visible | None = None, *, start: dt.date | None
         .join(Person, Person.id == Arrest.person_id)
         .join(org, org.id == Incident.reporting_org_id)
     )
-    return _frame(conn, _period(_where(q, visible, Incident), start, end), "arrests")
+    return _frame(conn, restrict(q, visible, start, end), "arrests")
 
 
 def incidents(conn: Conn, visible: Visible | None = None, *, start: dt.date | None = None,
@@ -128,7 +127,7 @@ def incidents(conn: Conn, visible: Visible | None = None, *, start: dt.date | No
         .join(org, org.id == Incident.reporting_org_id)
         .outerjoin(place, place.id == Incident.place_id)
     )
-    return _frame(conn, _period(_where(q, visible, Incident), start, end), "incidents")
+    return _frame(conn, restrict(q, visible, start, end), "incidents")
 
 
 def operations(conn: Conn, visible: Visible | None = None) -> pd.DataFrame:
@@ -139,7 +138,7 @@ def operations(conn: Conn, visible: Visible | None = None) -> pd.DataFrame:
         select(Operation.id, Operation.name, Operation.kind, lead.code, Operation.start_date, Operation.end_date)
         .join(lead, lead.id == Operation.lead_org_id)
     )
-    rows = conn.execute(_where(q, visible, Operation)).all()
+    rows = conn.execute(q.where(visible(Operation)) if visible is not None else q).all()
     members: dict[str, list[str]] = {}
     pq = select(OperationParticipant.operation_id, part.code).join(part, part.id == OperationParticipant.org_id)
     for op_id, code in conn.execute(pq.order_by(part.code)).all():
@@ -156,5 +155,5 @@ def operations(conn: Conn, visible: Visible | None = None) -> pd.DataFrame:
 
 def latest_date(conn: Conn, visible: Visible | None = None) -> dt.date | None:
     """The date of the latest visible incident: analyses count "this month" from it, not from today."""
-    value: dt.date | None = conn.scalar(_where(select(func.max(Incident.occurred_on)), visible, Incident))
+    value: dt.date | None = conn.scalar(restrict(select(func.max(Incident.occurred_on)), visible))
     return value

@@ -376,7 +376,7 @@ def _seizure_rows(conn: Conn, visible: Visible | None, where: ColumnElement[bool
         .outerjoin(place, place.id == Incident.place_id)
         .where(where)
     )
-    return _load(conn, _bounded(q, visible, start, end), "seizures")
+    return _load(conn, tables.restrict(q, visible, start, end), "seizures")
 
 
 CHUNK = 500  # ids per IN (...) list
@@ -396,7 +396,7 @@ SEIZURE_NEEDS = ("incident_id", "operation_id", "province_code", "drug", "mass_k
 def _slim_arrests(conn: Conn, visible: Visible | None, where: ColumnElement[bool]) -> pd.DataFrame:
     q = (select(Incident.id, Incident.operation_id, Incident.province_code, Arrest.person_id)
          .select_from(Incident).join(Arrest, Arrest.incident_id == Incident.id).where(where))
-    return pd.DataFrame.from_records(conn.execute(_bounded(q, visible, None, None)).all(), columns=list(ARREST_NEEDS))
+    return pd.DataFrame.from_records(conn.execute(tables.restrict(q, visible, None, None)).all(), columns=list(ARREST_NEEDS))
 
 
 def operation_seizures(conn: Conn, visible: Visible | None = None) -> pd.DataFrame:
@@ -404,7 +404,7 @@ def operation_seizures(conn: Conn, visible: Visible | None = None) -> pd.DataFra
     q = (select(Incident.id, Incident.operation_id, Incident.province_code, Seizure.drug, Seizure.mass_kg)
          .select_from(Incident).join(Seizure, Seizure.incident_id == Incident.id)
          .where(Incident.operation_id.is_not(None)))
-    rows = conn.execute(_bounded(q, visible, None, None)).all()
+    rows = conn.execute(tables.restrict(q, visible, None, None)).all()
     return pd.DataFrame.from_records(rows, columns=list(SEIZURE_NEEDS))
 
 
@@ -416,8 +416,8 @@ def operation_arrests(conn: Conn, visible: Visible | None = None) -> pd.DataFram
     all of them."""
     linked = Incident.operation_id.is_not(None)
     count = select(func.count()).select_from(Incident).join(Arrest, Arrest.incident_id == Incident.id)
-    n_all = conn.execute(_bounded(count, visible, None, None)).scalar_one()
-    n_linked = conn.execute(_bounded(count.where(linked), visible, None, None)).scalar_one()
+    n_all = conn.execute(tables.restrict(count, visible, None, None)).scalar_one()
+    n_linked = conn.execute(tables.restrict(count.where(linked), visible, None, None)).scalar_one()
     if n_linked * LINKED_SHARE >= n_all:  # most arrests are linked: one read of them all beats the search
         return _slim_arrests(conn, visible, true())
     frame = _slim_arrests(conn, visible, linked)
@@ -427,7 +427,7 @@ def operation_arrests(conn: Conn, visible: Visible | None = None) -> pd.DataFram
     while new_persons:
         found: set[str] = set()
         for chunk in _chunks(new_persons):
-            q = _bounded(select(Arrest.incident_id).join(Incident, Incident.id == Arrest.incident_id)
+            q = tables.restrict(select(Arrest.incident_id).join(Incident, Incident.id == Arrest.incident_id)
                          .where(Arrest.person_id.in_(chunk)), visible, None, None)
             found.update(conn.execute(q).scalars())
         new_incidents = found - incidents
@@ -439,16 +439,6 @@ def operation_arrests(conn: Conn, visible: Visible | None = None) -> pd.DataFram
         new_persons = set().union(*(set(m["person_id"]) for m in more)) - persons
         persons |= new_persons
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else frame
-
-
-def _bounded(q: Any, visible: Visible | None, start: dt.date | None, end: dt.date | None) -> Any:
-    if visible is not None:
-        q = q.where(visible(Incident))
-    if start is not None:
-        q = q.where(Incident.occurred_on >= start)
-    if end is not None:
-        q = q.where(Incident.occurred_on <= end)
-    return q
 
 
 def _load(conn: Conn, q: Any, name: str) -> pd.DataFrame:
@@ -473,7 +463,7 @@ def route_seizures(conn: Conn, visible: Visible | None = None, *, start: dt.date
     every other seizure of the window: route shares and the "n of N seizures" in the methods stay shares
     of all seizures, while a million-incident store loads only the few rows that carry a route."""
     routed = _seizure_rows(conn, visible, _has_route(), start=start, end=end)
-    q = _bounded(select(Incident.occurred_on, func.count()).select_from(Incident)
+    q = tables.restrict(select(Incident.occurred_on, func.count()).select_from(Incident)
                  .join(Seizure, Seizure.incident_id == Incident.id).where(not_(_has_route()))
                  .group_by(Incident.occurred_on), visible, start, end)
     counts = conn.execute(q).all()
