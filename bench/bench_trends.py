@@ -1,4 +1,4 @@
-"""Trend benchmark: ``.venv/bin/python bench/bench_trends.py [--store PATH] [--pg-url URL] [--try-summary]``.
+"""Trend benchmark: ``.venv/bin/python bench/bench_trends.py [--store PATH] [--pg-url URL]``.
 
 Times ``narcotrack.analytics.trends.trend_query`` (monthly counts by drug x province, the issue's target
 < 300 ms) on a store of about a million incidents (the SQLite file ``bench_web.py`` builds,
@@ -8,13 +8,17 @@ demo analyst (KH-NACD, through the sharing policy):
 - cold: the first call on a new connection (empty SQLite page cache; the operating system's file cache
   and PostgreSQL's shared buffers stay warm), median of ``--repeat``;
 - warm: the same call again on the same connection, median of ``--repeat``;
-- cached: ``trend_query(..., cache=True)`` after its first call (the data-version cache of store.figures);
+- summary: the monthly summaries (migration 0006) read without the result cache, median of ``--repeat``:
+  what every first view after a change costs, on top of recomputing the changed months;
+- after a write: ``trend_query(..., cache=True)`` right after one incident with a seizure was added (and,
+  the next time, removed again): the recomputation of that month plus the summary read;
+- cached: ``trend_query(..., cache=True)`` again with the store unchanged (the data-version cache);
+- rebuild: every month recomputed (what ``narcotrack init`` does after the upgrade, or an import of many
+  months), in a transaction that is then rolled back;
 - pandas: the same counts by plain pandas over the same rows (the seizure rows joined to their incidents,
-  loaded with one SELECT), as load + groupby and as groupby alone, with the ratio pandas / store (warm).
+  loaded with one SELECT), as load + groupby and as groupby alone, with the ratio pandas / store.
 
-``--try-summary`` also measures, without changing the store (TEMP tables on the benchmark's own
-connection), the monthly summary tables proposed in docs/analytics-trends.md: build time, rows, the cost
-of recomputing one month and the query on them. The store itself is only read.
+The store is left as it was: the one incident written is deleted again.
 """
 
 from __future__ import annotations
@@ -33,13 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 DEFAULT_STORE = ROOT / "bench" / "out" / "web-sqlite-s25.sqlite"
 TARGET_MS = 300.0
 BY = ("drug", "province")
-SUMMARY_SQL = {
-    "sqlite": "substr(i.occurred_on, 1, 7)",
-    "postgresql": "to_char(i.occurred_on, 'YYYY-MM')",
-}
-SHARING = ("owner_org_id", "marking", "distribution", "sharing_group_id")
-SUMMARY_COLUMNS = ("province_code", "country", "reporting_org_id", "drug", *SHARING)  # trend_month_drug
-INCIDENT_COLUMNS = ("province_code", "country", "reporting_org_id", *SHARING)  # trend_month_incident
 
 
 def _ms(f: Callable[[], Any]) -> tuple[float, Any]:
@@ -67,8 +64,8 @@ def _principal(url: str) -> Any:
 
 
 def time_store(url: str, visible: Any, repeat: int) -> dict[str, Any]:
-    """Cold, warm and cached trend_query times on one store, and the frame it gave."""
-    from narcotrack.analytics.trends import trend_query
+    """Cold, warm, summary, after-a-write and cached trend_query times on one store, and the frame it gave."""
+    from narcotrack.analytics.trends import _trend_query, trend_query
     from narcotrack.store.db import make_engine
 
     def call(conn: Any, cache: bool = False) -> Any:
@@ -76,8 +73,10 @@ def time_store(url: str, visible: Any, repeat: int) -> dict[str, Any]:
 
     cold: list[float] = []
     warm: list[float] = []
+    from_summary: list[float] = []
+    after_write: list[float] = []
     cached: list[float] = []
-    frame = None
+    frame = summary_frame = None
     for _ in range(repeat):
         engine = make_engine(url)
         with engine.connect() as conn:
@@ -89,13 +88,69 @@ def time_store(url: str, visible: Any, repeat: int) -> dict[str, Any]:
         call(conn)()
         for _ in range(repeat):
             warm.append(_ms(call(conn))[0])
-        first = _ms(call(conn, cache=True))[0]
+        direct = functools.partial(_trend_query, conn, visible, "month", BY, None, None, False, summary=True)
+        direct()
+        for _ in range(repeat):
+            ms, summary_frame = _ms(direct)
+            from_summary.append(ms)
+        conn.rollback()
+        for i in range(repeat):
+            _write_one(engine, add=i % 2 == 0)
+            after_write.append(_ms(call(conn, cache=True))[0])
+            conn.rollback()
+        if repeat % 2:
+            _write_one(engine, add=False)
+        call(conn, cache=True)()
         for _ in range(repeat):
             cached.append(_ms(call(conn, cache=True))[0])
         plan = explain(conn)
     engine.dispose()
-    return {"cold_ms": _median(cold), "warm_ms": _median(warm), "cached_first_ms": first,
-            "cached_ms": _median(cached), "frame": frame, "plan": plan}
+    return {"cold_ms": _median(cold), "warm_ms": _median(warm), "summary_ms": _median(from_summary),
+            "after_write_ms": _median(after_write), "cached_ms": _median(cached), "frame": frame,
+            "summary_frame": summary_frame, "plan": plan}
+
+
+BENCH_REF = "bench-trends-write"
+
+
+def _write_one(engine: Any, *, add: bool) -> None:
+    """Add one incident with a seizure in March 2024 (``add``), or delete it again."""
+    import datetime as dt
+
+    from sqlalchemy import delete, select
+
+    from narcotrack.store.schema import Incident, Organisation, Seizure
+
+    with engine.begin() as conn:
+        if not add:
+            conn.execute(delete(Incident).where(Incident.source_ref == BENCH_REF))
+            return
+        org = conn.scalar(select(Organisation.id).where(Organisation.code == "KH-NACD"))
+        conn.execute(Incident.__table__.insert().values(
+            id="00000000-0000-7000-8000-bench0000001", occurred_on=dt.date(2024, 3, 15), province_code="KH-12",
+            country="KH", reporting_org_id=org, owner_org_id=org, marking="AMBER", distribution="domestic",
+            source="form", source_ref=BENCH_REF, version=1, place_text="", admin_division_text="", narrative=""))
+        conn.execute(Seizure.__table__.insert().values(
+            id="00000000-0000-7000-8000-bench0000002", incident_id="00000000-0000-7000-8000-bench0000001",
+            drug="heroin", quantity=1.0, unit="kg", mass_kg=1.0, version=1))
+
+
+def time_rebuild(url: str) -> dict[str, Any]:
+    """Recompute every month of the summaries, then roll back (the store keeps its summaries)."""
+    from sqlalchemy import func, select
+
+    from narcotrack.store import summary
+    from narcotrack.store.db import make_engine
+    from narcotrack.store.schema import trend_month_drug, trend_month_incident
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        ms, months = _ms(lambda: summary.rebuild(conn))
+        rows = conn.scalar(select(func.count()).select_from(trend_month_drug))
+        incident_rows = conn.scalar(select(func.count()).select_from(trend_month_incident))
+        conn.rollback()
+    engine.dispose()
+    return {"rebuild_ms": ms, "months": len(months), "rows": rows, "incident_rows": incident_rows}
 
 
 def explain(conn: Any) -> str:
@@ -154,57 +209,6 @@ def time_pandas(url: str) -> dict[str, Any]:
             "group_ms": _median(alone), "frame": out}
 
 
-def try_summary(url: str, principal: Any, repeat: int) -> dict[str, Any]:
-    """Build the proposed monthly summary tables as TEMP tables and time the trend query on them."""
-    from sqlalchemy import column, func, select, table
-
-    from narcotrack.access.policy import visible_filter
-    from narcotrack.store.db import make_engine
-
-    engine = make_engine(url)
-    out: dict[str, Any] = {}
-    with engine.connect() as conn:
-        month = SUMMARY_SQL[conn.dialect.name]
-        cols = ", ".join(("s." if c == "drug" else "i.") + c for c in SUMMARY_COLUMNS)
-        build = (f"CREATE TEMP TABLE trend_month_drug AS SELECT {month} AS month, {cols}, "
-                 "count(DISTINCT s.incident_id) AS incidents, count(*) AS seizures, sum(s.mass_kg) AS kg "
-                 "FROM seizure s JOIN incident i ON i.id = s.incident_id WHERE i.occurred_on IS NOT NULL "
-                 f"GROUP BY {month}, {cols}")
-        out["build_ms"] = _ms(functools.partial(conn.exec_driver_sql, build))[0]
-        icols = ", ".join("i." + c for c in INCIDENT_COLUMNS)
-        ibuild = (f"CREATE TEMP TABLE trend_month_incident AS SELECT {month} AS month, {icols}, count(*) AS incidents "
-                  f"FROM incident i WHERE i.occurred_on IS NOT NULL GROUP BY {month}, {icols}")
-        out["incident_build_ms"] = _ms(functools.partial(conn.exec_driver_sql, ibuild))[0]
-        index = ("CREATE INDEX ix_trend_month_drug ON trend_month_drug (month, drug, province_code, owner_org_id, "
-                 "marking, distribution, sharing_group_id, incidents, seizures, kg)")
-        out["index_ms"] = _ms(functools.partial(conn.exec_driver_sql, index))[0]
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE trend_month_drug")
-            conn.exec_driver_sql("ANALYZE trend_month_incident")
-        out["rows"] = conn.exec_driver_sql("SELECT count(*) FROM trend_month_drug").scalar()
-        out["incident_rows"] = conn.exec_driver_sql("SELECT count(*) FROM trend_month_incident").scalar()
-        one = (f"SELECT {month}, {cols}, count(DISTINCT s.incident_id), count(*), sum(s.mass_kg) FROM incident i "
-               "JOIN seizure s ON s.incident_id = i.id WHERE i.occurred_on >= '2024-03-01' "
-               f"AND i.occurred_on < '2024-04-01' GROUP BY {month}, {cols}")
-        out["one_month_ms"] = _median([_ms(lambda: conn.exec_driver_sql(one).all())[0] for _ in range(repeat)])
-        t = table("trend_month_drug", *(column(c) for c in ("month", *SUMMARY_COLUMNS, "incidents", "seizures",
-                                                              "kg")))
-        for name, visible in (("all", None), ("analyst", functools.partial(visible_filter, principal))):
-            q = select(t.c.month, t.c.drug, t.c.province_code, func.sum(t.c.incidents), func.sum(t.c.seizures),
-                       func.sum(t.c.kg)).group_by(t.c.month, t.c.drug, t.c.province_code)
-            if visible is not None:
-                q = q.where(visible(t))
-
-            def fetch(q: Any = q) -> Any:
-                return conn.execute(q).all()
-
-            fetch()
-            out[f"{name}_ms"] = _median([_ms(fetch)[0] for _ in range(repeat)])
-        conn.rollback()
-    engine.dispose()
-    return out
-
-
 def _check(store: Any, pandas_frame: Any) -> str:
     """Do the store's counts equal pandas' (on the groups pandas sees, i.e. without zero-filled rows)?"""
     got = store[(store["seizures"] > 0)].set_index(["period", "drug", "province"])[["incidents", "seizures", "kg"]]
@@ -216,8 +220,7 @@ def _check(store: Any, pandas_frame: Any) -> str:
     return "equal" if same else "**differ**"
 
 
-def run(store: Path | None = None, pg_url: str | None = None, *, repeat: int = 5,
-        summary: bool = False) -> dict[str, Any]:
+def run(store: Path | None = None, pg_url: str | None = None, *, repeat: int = 5) -> dict[str, Any]:
     """Benchmark the engines; returns {engine: {...}} with times in ms (bench/run.py calls this)."""
     from bench_web import machine
     from narcotrack.access.policy import visible_filter
@@ -225,7 +228,7 @@ def run(store: Path | None = None, pg_url: str | None = None, *, repeat: int = 5
     engines: list[tuple[str, str]] = []
     path = store or DEFAULT_STORE
     if path.exists():
-        engines.append(("sqlite", f"sqlite:///{path}"))  # only read
+        engines.append(("sqlite", f"sqlite:///{path}"))
     else:
         print(f"no SQLite store at {path}: build it with bench/bench_web.py (or pass --store)", flush=True)
     if pg_url:
@@ -241,9 +244,9 @@ def run(store: Path | None = None, pg_url: str | None = None, *, repeat: int = 5
         print(f"  {name}: pandas ...", flush=True)
         res["pandas"] = time_pandas(url)
         res["check"] = _check(res["all"]["frame"], res["pandas"]["frame"])
-        if summary:
-            print(f"  {name}: summary table experiment ...", flush=True)
-            res["summary"] = try_summary(url, principal, repeat)
+        res["summary_check"] = _check(res["all"]["summary_frame"], res["pandas"]["frame"])
+        print(f"  {name}: rebuild of the summaries ...", flush=True)
+        res["rebuild"] = time_rebuild(url)
         results[name] = res
     report(results)
     return results
@@ -251,39 +254,39 @@ def run(store: Path | None = None, pg_url: str | None = None, *, repeat: int = 5
 
 def report(results: dict[str, Any]) -> None:
     print(f"\nMonthly counts by drug x province (trend_query; target < {TARGET_MS:.0f} ms), median ms:\n")
-    print("| engine | user | cold | warm | cached (first / then) | groups | met (warm)? |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    print("| engine | user | cold (base tables) | warm (base tables) | summaries | after a write | cached | groups "
+          "| met (summaries)? |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, res in results.items():
         if name == "machine":
             continue
         for who in ("all", "analyst"):
             r = res[who]
-            met = "yes" if r["warm_ms"] < TARGET_MS else "**no**"
-            print(f"| {name} | {who} | {r['cold_ms']:.0f} | {r['warm_ms']:.0f} | {r['cached_first_ms']:.0f} / "
-                  f"{r['cached_ms']:.1f} | {len(r['frame']):,} | {met} |")
+            met = "yes" if r["summary_ms"] < TARGET_MS else "**no**"
+            print(f"| {name} | {who} | {r['cold_ms']:.0f} | {r['warm_ms']:.0f} | {r['summary_ms']:.0f} | "
+                  f"{r['after_write_ms']:.0f} | {r['cached_ms']:.1f} | {len(r['frame']):,} | {met} |")
     print("\nThe same counts by plain pandas over the same rows (whole store):\n")
-    print("| engine | rows | load + groupby ms | groupby alone ms | pandas / store (load+group, group) | same "
-          "numbers? |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print("| engine | rows | load + groupby ms | groupby alone ms | pandas / summaries (load+group, group) "
+          "| pandas / base tables (load+group, group) | same numbers (base, summaries)? |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, res in results.items():
         if name == "machine":
             continue
-        p, warm = res["pandas"], res["all"]["warm_ms"]
+        p, warm, fast = res["pandas"], res["all"]["warm_ms"], res["all"]["summary_ms"]
         print(f"| {name} | {p['rows']:,} | {p['load_group_ms']:.0f} | {p['group_ms']:.0f} | "
-              f"{p['load_group_ms'] / warm:.1f}x, {p['group_ms'] / warm:.2f}x | {res['check']} |")
-    summaries = {n: r["summary"] for n, r in results.items() if n != "machine" and "summary" in r}
-    if summaries:
-        print("\nProposed monthly summary tables (TEMP tables of the benchmark's own connection; ms):\n")
-        print("| engine | build drug / incident table | index | rows drug / incident table | recompute one month "
-              "| drug x province, all | drug x province, analyst |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for name, s in summaries.items():
-            print(f"| {name} | {s['build_ms']:.0f} / {s['incident_build_ms']:.0f} | {s['index_ms']:.0f} | "
-                  f"{s['rows']:,} / {s['incident_rows']:,} | {s['one_month_ms']:.0f} | {s['all_ms']:.0f} | "
-                  f"{s['analyst_ms']:.0f} |")
+              f"{p['load_group_ms'] / fast:.1f}x, {p['group_ms'] / fast:.1f}x | "
+              f"{p['load_group_ms'] / warm:.1f}x, {p['group_ms'] / warm:.2f}x | {res['check']}, "
+              f"{res['summary_check']} |")
+    print("\nRebuilding the summaries (every month; rolled back):\n")
+    print("| engine | months | rows drug / incident table | ms |")
+    print("| --- | ---: | ---: | ---: |")
     for name, res in results.items():
         if name != "machine":
-            print(f"\n{name} plan of the seizure GROUP BY:\n{res['all']['plan']}")
+            r = res["rebuild"]
+            print(f"| {name} | {r['months']} | {r['rows']:,} / {r['incident_rows']:,} | {r['rebuild_ms']:.0f} |")
+    for name, res in results.items():
+        if name != "machine":
+            print(f"\n{name} plan of the seizure GROUP BY over the base tables:\n{res['all']['plan']}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -291,9 +294,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--store", type=Path, help=f"SQLite store (default {DEFAULT_STORE.relative_to(ROOT)})")
     ap.add_argument("--pg-url", help="PostgreSQL store, e.g. postgresql+psycopg://postgres@127.0.0.1/narcotrack_bench")
     ap.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
-    ap.add_argument("--try-summary", action="store_true", help="also time the proposed summary table (TEMP)")
     args = ap.parse_args(argv)
-    return run(args.store, args.pg_url, repeat=args.repeat, summary=args.try_summary)
+    return run(args.store, args.pg_url, repeat=args.repeat)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,7 @@ def import_(
             raise
     if errors_csv is not None:
         report.write_errors_csv(errors_csv)
+    _refresh_summaries(engine)
     out.print(_report_text(report), markup=False, highlight=False)
 
 
@@ -272,6 +273,7 @@ def demo(
     engine = _engine()
     init_store(engine)
     summary = generate(engine, years=years, seed=seed, scale=scale)
+    _refresh_summaries(engine)
     out.print(summary)
 
 
@@ -324,6 +326,14 @@ def _ensure_demo_data(engine: Any) -> None:
             return
     err.print("first start: generating five years of demo data (seed 1)...")
     generate(engine, years=5, seed=1, scale=1.0)
+    _refresh_summaries(engine)
+
+
+def _refresh_summaries(engine: Any) -> None:
+    """Count new rows into the monthly trend summaries now, rather than on the first trend page."""
+    from narcotrack.store.summary import refresh_store
+
+    refresh_store(engine)
 
 
 DEMO_PASSWORD = "mekong-demo-2026"

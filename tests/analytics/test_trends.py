@@ -9,7 +9,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from narcotrack.access.policy import principal_for, visible_filter
@@ -19,6 +19,7 @@ from narcotrack.domain.models import ArrestIn, IncidentIn, PersonIn, SeizureIn
 from narcotrack.errors import InvalidInput
 from narcotrack.store.db import session_scope
 from narcotrack.store.repo import create_incident
+from narcotrack.store.schema import Incident
 from narcotrack.store.seed import org_id
 
 T = pd.Timestamp
@@ -224,6 +225,49 @@ def test_trend_query_cache_follows_the_store(engine: Engine) -> None:
         assert trend_query(conn, None, by=("province",), cache=True)["incidents"].sum() == 6
 
 
+SUMMARY_CASES = [("month", ("drug", "province")), ("quarter", ()), ("month", ("agency",)),
+                 ("quarter", ("drug", "country")), ("month", ("province",))]
+WINDOWS = [(None, None), (dt.date(2024, 1, 1), dt.date(2024, 3, 31)), (dt.date(2024, 1, 10), None),
+           (None, dt.date(2024, 4, 10)), (dt.date(2024, 1, 6), dt.date(2024, 4, 19)),
+           (dt.date(2024, 1, 6), dt.date(2024, 1, 27))]
+
+
+def test_trend_query_from_the_summaries_counts_what_trend_counts(engine: Engine) -> None:
+    """cache=True reads whole months from the monthly summaries and the cut days directly: the same
+    numbers as the frames, for every grouping the summaries serve and windows cutting months."""
+    _fill(engine)
+    with Session(engine) as session:
+        analyst = principal_for(session, org_id=org_id("KH-NACD"), role="analyst")
+        liaison = principal_for(session, org_id=org_id("TH-ONCB"), role="liaison")
+        for visible in (None, functools.partial(visible_filter, analyst), functools.partial(visible_filter, liaison)):
+            s, a = tables.seizures(session, visible), tables.arrests(session, visible)
+            for period, by in SUMMARY_CASES:
+                for start, end in WINDOWS:
+                    q = trend_query(session, visible, period=period, by=by, persons=True, start=start, end=end,
+                                    cache=True)
+                    assert "monthly summaries" in q.attrs["method"]
+                    _same(q, trend(s, a, period=period, by=by, start=start, end=end),
+                          ["incidents", "seizures", "kg", "persons_arrested"])
+
+
+def test_trend_query_from_the_summaries_sees_changes_at_once(engine: Engine) -> None:
+    _fill(engine)
+    with engine.connect() as conn:
+        before = trend_query(conn, None, by=("drug",), cache=True)
+    with session_scope(engine) as s:  # a seizure added to January, the RED April incident moved to March
+        create_incident(s, _incident(dt.date(2024, 1, 30), "Phnom Penh", "KH-PP-12",
+                                     [SeizureIn(drug="heroin", quantity=1, unit="kg")], []))
+    with engine.begin() as conn:
+        conn.execute(update(Incident).where(Incident.marking == "RED").values(occurred_on=dt.date(2024, 3, 3)))
+    with engine.connect() as conn:
+        after = trend_query(conn, None, by=("drug",), cache=True).set_index(["period", "drug"])
+    b = before.set_index(["period", "drug"])
+    assert after.loc[(T("2024-01-01"), "heroin"), "seizures"] == b.loc[(T("2024-01-01"), "heroin"), "seizures"] + 1
+    tablets = "methamphetamine_tablets"
+    assert after.loc[(T("2024-04-01"), tablets), "seizures"] == b.loc[(T("2024-04-01"), tablets), "seizures"] - 1
+    assert after.loc[(T("2024-03-01"), tablets), "seizures"] == b.loc[(T("2024-03-01"), tablets), "seizures"] + 1
+
+
 def test_trend_query_on_the_demo_store_equals_trend(demo_store: Engine) -> None:
     with Session(demo_store) as session:
         analyst = principal_for(session, org_id=org_id("KH-NACD"), role="analyst")
@@ -235,6 +279,12 @@ def test_trend_query_on_the_demo_store_equals_trend(demo_store: Engine) -> None:
                 q = trend_query(session, visible, period=period, by=by, persons=True,
                                 start=dt.date(2021, 1, 1))
                 _same(q, trend(s, a, period=period, by=by, start=dt.date(2021, 1, 1)),
+                      ["incidents", "seizures", "kg", "persons_arrested"])
+            for period, by in [("month", ("drug", "province")), ("quarter", ("agency", "country"))]:
+                q = trend_query(session, visible, period=period, by=by, persons=True, cache=True,
+                                start=dt.date(2021, 2, 14), end=dt.date(2023, 7, 3))
+                assert "monthly summaries" in q.attrs["method"]
+                _same(q, trend(s, a, period=period, by=by, start=dt.date(2021, 2, 14), end=dt.date(2023, 7, 3)),
                       ["incidents", "seizures", "kg", "persons_arrested"])
         seen = trend_query(session, functools.partial(visible_filter, analyst), by=())["incidents"].sum()
         assert 0 < seen < trend_query(session, None, by=())["incidents"].sum()  # some demo incidents are RED

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, distinct, func, select
+from sqlalchemy import ColumnElement, Connection, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
+from narcotrack.analytics import tables
 from narcotrack.analytics.prices import street_value
 from narcotrack.analytics.tables import Conn, Visible
 from narcotrack.errors import InvalidInput
@@ -99,9 +100,9 @@ def _zero_fill(frame: pd.DataFrame, period: str, by: tuple[str, ...], measures: 
         if m in nan_measures:
             out[m] = np.nan
         elif m in ("kg", "street_value_usd"):
-            out[m] = out[m].astype(float).fillna(0.0)
-        else:
-            out[m] = out[m].fillna(0).astype("int64")
+            out[m] = pd.to_numeric(out[m]).astype(float).fillna(0.0)
+        else:  # numeric first: an empty or all-missing column comes as objects
+            out[m] = pd.to_numeric(out[m]).fillna(0).astype("int64")
     return out[cols].sort_values([*by, "period"], ignore_index=True)
 
 
@@ -210,14 +211,9 @@ def _dim_column(d: str, seizure: Any = Seizure) -> ColumnElement[Any]:
 
 def _restrict(q: Select[Any], visible: Visible | None, start: dt.date | None, end: dt.date | None
               ) -> Select[Any]:
-    q = q.where(Incident.occurred_on.is_not(None))
-    if visible is not None:
-        q = q.where(visible(Incident))
-    if start is not None:
-        q = q.where(Incident.occurred_on >= start)
-    if end is not None:
-        q = q.where(Incident.occurred_on <= end)
-    return q
+    """Visible dated incidents in the window (undated ones belong to no period)."""
+    restricted: Select[Any] = tables.restrict(q.where(Incident.occurred_on.is_not(None)), visible, start, end)
+    return restricted
 
 
 def _run(conn: Conn, q: Select[Any], names: list[str], period: str, dims: tuple[str, ...]) -> pd.DataFrame:
@@ -243,9 +239,13 @@ def trend_query(conn: Conn, visible: Visible | None = None, *, period: str = "mo
 
     The same numbers as ``trend(tables.seizures(...), tables.arrests(...))`` on the same store and
     visibility; ``persons=True`` (implied by ``nationality``) adds persons_arrested. Street value is not
-    computed here (``prices.street_value`` on a frame with drug and kg gives it). ``cache=True`` keeps the
-    result per caller's visibility scope until the store changes (``store.figures``' cache; only committed
-    rows are counted), so repeated page views do not repeat the GROUP BY.
+    computed here (``prices.street_value`` on a frame with drug and kg gives it).
+
+    ``cache=True`` counts committed rows only: months and quarters grouped by drug, province, agency and
+    country are read from the monthly summaries (``store.summary``; the whole months of the window, with
+    the days of a month cut by ``start`` or ``end`` counted directly), and the result is kept per caller's
+    visibility scope until the store changes (``store.figures``' cache). ``visible`` must then filter by
+    the sharing columns alone, as ``access.policy.visible_filter`` does.
     """
     dims = _check(period, by)
     if start is not None and end is not None and start > end:
@@ -254,17 +254,38 @@ def trend_query(conn: Conn, visible: Visible | None = None, *, period: str = "mo
         from narcotrack.store.figures import _cached
 
         kind = f"trend_query|{period}|{','.join(dims)}|{start}|{end}|{persons}"
-        result: pd.DataFrame = _cached(conn, visible, kind, lambda c: _trend_query(c, visible, period, dims,
-                                                                                 start, end, persons))
+        result: pd.DataFrame = _cached(conn, visible, kind, lambda c: _trend_query(
+            c, visible, period, dims, start, end, persons, summary=True))
         return result
     return _trend_query(conn, visible, period, dims, start, end, persons)
 
 
 def _trend_query(conn: Conn, visible: Visible | None, period: str, dims: tuple[str, ...],
-                 start: dt.date | None, end: dt.date | None, persons: bool) -> pd.DataFrame:
+                 start: dt.date | None, end: dt.date | None, persons: bool, summary: bool = False
+                 ) -> pd.DataFrame:
+    persons = persons or "nationality" in dims
+    if summary and period in SUMMARY_PERIODS and set(dims) <= set(SUMMARY_COLUMN) and committed(conn):
+        merged = _from_summary(conn, visible, period, dims, start, end, persons)
+        how = " Counted in the database (monthly summaries)."
+    else:
+        merged = _grouped(conn, visible, period, dims, start, end, persons)
+        how = " Counted in the database."
+    if "agency" in dims:  # organisation ids -> codes, after grouping (the join would cost a lookup per row)
+        codes = dict(conn.execute(select(Organisation.id, Organisation.code)).all())
+        merged["agency"] = merged["agency"].map(lambda v: codes.get(v, v))
+    measures = ["incidents", "seizures", "kg"] + (["persons_arrested"] if persons else [])
+    nan = ["incidents", "seizures", "kg"] if "nationality" in dims else []
+    out = _zero_fill(merged, period, dims, measures, _bound(start), _bound(end), nan)
+    out.attrs.update(period=period, by=dims, method=_method(period, dims, persons).replace(
+        ", street value prices kg at UNODC retail prices for Cambodia", "") + how)
+    return out
+
+
+def _grouped(conn: Conn, visible: Visible | None, period: str, dims: tuple[str, ...],
+             start: dt.date | None, end: dt.date | None, persons: bool) -> pd.DataFrame:
+    """The counts per period and group by GROUP BY over the base tables (not zero-filled)."""
     dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
     key = _period_sql(dialect.name, period).label("key")
-    persons = persons or "nationality" in dims
     seizure_dims = [d for d in dims if d in SEIZURE_DIMS]
     frames: list[pd.DataFrame] = []
     if "nationality" not in dims:
@@ -293,18 +314,100 @@ def _trend_query(conn: Conn, visible: Visible | None, period: str, dims: tuple[s
             pq = pq.join(Person, Person.id == Arrest.person_id)
         pq = _restrict(pq, visible, start, end).group_by(key, *pcols)
         frames.append(_run(conn, pq, ["persons_arrested"], period, dims))
+    return _merge(frames, dims)
+
+
+def _merge(frames: list[pd.DataFrame], dims: Sequence[str]) -> pd.DataFrame:
     merged = frames[0]
     for f in frames[1:]:
         merged = merged.merge(f, on=["period", *dims], how="outer")
-    if "agency" in dims:  # organisation ids -> codes, after grouping (the join would cost a lookup per row)
-        codes = dict(conn.execute(select(Organisation.id, Organisation.code)).all())
-        merged["agency"] = merged["agency"].map(lambda v: codes.get(v, v))
-    measures = ["incidents", "seizures", "kg"] + (["persons_arrested"] if persons else [])
-    nan = ["incidents", "seizures", "kg"] if "nationality" in dims else []
-    out = _zero_fill(merged, period, dims, measures, _bound(start), _bound(end), nan)
-    out.attrs.update(period=period, by=dims, method=_method(period, dims, persons).replace(
-        ", street value prices kg at UNODC retail prices for Cambodia", "") + " Counted in the database.")
-    return out
+    return merged
+
+
+# -- trend from the monthly summaries -----------------------------------------------------------------------
+SUMMARY_PERIODS = ("month", "quarter")
+SUMMARY_COLUMN = {"drug": "drug", "province": "province_code", "agency": "reporting_org_id", "country": "country"}
+
+
+def committed(conn: Conn) -> bool:
+    """Whether ``conn`` sees only committed data of the counted tables (the summaries then agree with it)."""
+    from narcotrack.store.figures import data_version
+
+    return data_version(conn) is not None
+
+
+def _month_start(d: dt.date) -> dt.date:
+    return d.replace(day=1)
+
+
+def _next_month(d: dt.date) -> dt.date:
+    return dt.date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+
+def _split(start: dt.date | None, end: dt.date | None
+           ) -> tuple[tuple[str | None, str | None] | None, list[tuple[dt.date, dt.date]]]:
+    """The whole months of [start, end] as ('YYYY-MM' or None, 'YYYY-MM' or None), and the cut days left."""
+    first: dt.date | None = start if start is None or start.day == 1 else _next_month(start)
+    whole_end: dt.date | None = end
+    if end is not None and _next_month(end) - dt.timedelta(days=1) != end:
+        # the end cuts its month: the whole months stop the day before that month begins
+        whole_end = _month_start(end) - dt.timedelta(days=1)
+    if first is not None and whole_end is not None and first > whole_end:
+        return None, [(start, end)] if start is not None and end is not None else []
+    edges: list[tuple[dt.date, dt.date]] = []
+    if start is not None and first is not None and first != start:
+        edges.append((start, first - dt.timedelta(days=1)))
+    if end is not None and whole_end is not None and whole_end != end:
+        edges.append((whole_end + dt.timedelta(days=1), end))
+    months = (first.strftime("%Y-%m") if first else None, whole_end.strftime("%Y-%m") if whole_end else None)
+    return months, edges
+
+
+def _from_summary(conn: Conn, visible: Visible | None, period: str, dims: tuple[str, ...],
+                  start: dt.date | None, end: dt.date | None, persons: bool) -> pd.DataFrame:
+    """The whole months from the summaries (refreshed first, in their own transaction), the cut days of
+    the window's first and last month directly; an incident lies in one month, so the parts add up."""
+    from narcotrack.store import summary
+
+    months, edges = _split(start, end)
+    parts = [_grouped(conn, visible, period, dims, lo, hi, persons) for lo, hi in edges]
+    if months is not None:
+        bind = conn.get_bind() if isinstance(conn, Session) else conn
+        with summary.current(bind.engine) as own:
+            parts.append(_summary_counts(own, visible, period, dims, months, persons))
+    names = ["incidents", "seizures", "kg"] + (["persons_arrested"] if persons else [])
+    parts = [p for p in parts if len(p)] or parts[:1]  # an empty frame in a concat would decide the dtypes
+    if len(parts) == 1:
+        return parts[0]
+    # a missing count is a zero here (zero-filling makes it one anyway; nationality never comes this way)
+    numeric = [p.assign(**{n: pd.to_numeric(p[n]).fillna(0) for n in names}) for p in parts]
+    return pd.concat(numeric, ignore_index=True).groupby(["period", *dims], as_index=False)[names].sum()
+
+
+def _summary_counts(conn: Connection, visible: Visible | None, period: str, dims: tuple[str, ...],
+                    months: tuple[str | None, str | None], persons: bool) -> pd.DataFrame:
+    from narcotrack.store.schema import trend_month_drug, trend_month_incident
+
+    def query(table: Any, measures: list[str]) -> Select[Any]:
+        cols = [table.c[SUMMARY_COLUMN[d]] for d in dims]
+        q = select(table.c.month, *cols, *(func.sum(table.c[m]) for m in measures))
+        if visible is not None:
+            q = q.where(visible(table))
+        if months[0] is not None:
+            q = q.where(table.c.month >= months[0])
+        if months[1] is not None:
+            q = q.where(table.c.month <= months[1])
+        return q.group_by(table.c.month, *cols)
+
+    drug_measures = ["incidents", "seizures", "kg"] + (["persons"] if persons and "drug" in dims else [])
+    frame = _run(conn, query(trend_month_drug, drug_measures), ["incidents", "seizures", "kg", "persons_arrested"]
+                 [: len(drug_measures)], period, dims)
+    if "drug" not in dims:  # every incident counts, with or without seizure
+        inc_measures = ["incidents"] + (["persons"] if persons else [])
+        inc = _run(conn, query(trend_month_incident, inc_measures), ["incidents", "persons_arrested"]
+                   [: len(inc_measures)], period, dims)
+        frame = frame.drop(columns="incidents").merge(inc, on=["period", *dims], how="outer")
+    return frame
 
 
 # -- comparisons --------------------------------------------------------------------------------------------

@@ -39,10 +39,14 @@ from narcotrack.store.schema import (
 
 def init_store(engine: Engine) -> dict[str, int]:
     """Create or upgrade the schema and load reference data; safe to run again."""
+    from narcotrack.store import summary
+
     check_reachable(engine)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        return seed.seed_all(conn)
+        seeded = seed.seed_all(conn)
+    summary.refresh_store(engine)  # builds the trend summaries after an upgrade; a probe otherwise
+    return seeded
 
 
 def org_by_code(session: Session | Connection, code: str) -> Organisation:

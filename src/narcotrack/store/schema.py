@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Float,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -275,6 +277,58 @@ class DataVersion(Base):
                                     autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
     epoch: Mapped[str] = mapped_column(String(32))
+
+
+# -- monthly trend summaries (migration 0006, narcotrack.store.summary) --------------------------------------
+# Counts per month x where x agency x sharing columns, so that trends read a hundred thousand summary rows
+# instead of joining a million seizures to their incidents. A column that is NULL in the store is '' here
+# (a NULL in a group key would make every row its own group). They are derived data: triggers log the
+# months that changed in ``trend_month_dirty`` and ``summary.refresh`` recomputes those months.
+_SUMMARY_KEYS = (
+    Column("month", String(7), nullable=False),  # 'YYYY-MM' of occurred_on
+    Column("province_code", String(12), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("reporting_org_id", ID, nullable=False),
+    Column("owner_org_id", ID, nullable=False),
+    Column("marking", String(16), nullable=False),
+    Column("distribution", String(16), nullable=False),
+    Column("sharing_group_id", ID, nullable=False),
+)
+trend_month_incident = Table(
+    "trend_month_incident",
+    Base.metadata,
+    *(c._copy() for c in _SUMMARY_KEYS),
+    Column("incidents", Integer, nullable=False),  # every dated incident
+    Column("persons", Integer, nullable=False),  # arrest rows (person x incident)
+)
+trend_month_drug = Table(
+    "trend_month_drug",
+    Base.metadata,
+    *(c._copy() for c in _SUMMARY_KEYS),
+    Column("drug", String(40), nullable=False),
+    Column("incidents", Integer, nullable=False),  # distinct incidents with a seizure of the drug
+    Column("seizures", Integer, nullable=False),
+    Column("kg", Float, nullable=True),  # NULL when no seizure of the group has a mass
+    Column("persons", Integer, nullable=False),  # arrest rows of those incidents
+)
+# Covering indexes in the order of the commonest grouping (month x drug x province): the trend reads the
+# index alone, already grouped (52 ms instead of 150 ms for 135,000 rows on SQLite); month first also
+# serves the refresh's deletes.
+SUMMARY_INDEXES = {
+    "trend_month_drug": ("month", "drug", "province_code", "country", "reporting_org_id", "owner_org_id",
+                         "marking", "distribution", "sharing_group_id", "incidents", "seizures", "kg", "persons"),
+    "trend_month_incident": ("month", "province_code", "country", "reporting_org_id", "owner_org_id", "marking",
+                             "distribution", "sharing_group_id", "incidents", "persons"),
+}
+for _table, _columns in SUMMARY_INDEXES.items():
+    Index(f"ix_{_table}_month", *(Base.metadata.tables[_table].c[c] for c in _columns))
+trend_month_dirty = Table(
+    "trend_month_dirty",
+    Base.metadata,
+    Column("month", String(7), nullable=False),
+    Column("txid", BigInteger, nullable=True),  # PostgreSQL: the writing transaction (one row per month each)
+    Index("ix_trend_month_dirty_month", "month"),
+)
 
 
 class Seizure(Stamped, Base):
