@@ -436,6 +436,10 @@ from narcotrack.cli_analyse import analyse_app  # noqa: E402  (it uses handle_er
 
 app.add_typer(analyse_app, name="analyse")
 
+from narcotrack.cli_export import export_app  # noqa: E402
+
+app.add_typer(export_app, name="export")
+
 
 def main() -> None:
     app()
