@@ -565,3 +565,46 @@ class ReleaseRequest(Base):
 Index("ix_release_request_org_status", ReleaseRequest.owner_org_id, ReleaseRequest.status)
 Index("ix_release_request_record", ReleaseRequest.record_type, ReleaseRequest.record_id)
 Index("ix_release_request_proposed_by", ReleaseRequest.proposed_by)
+
+
+# -- exchange with partner nodes (migration 0007, narcotrack.exchange) ----------------------------------------
+class StixProvenance(Base):
+    """Which STIX object a record came from, from whom and when: re-exports reuse the partner's id, and a
+    pull upserts by it, so the same object never becomes two records."""
+
+    __tablename__ = "stix_provenance"
+    stix_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(ID)
+    source_org_id: Mapped[str | None] = mapped_column(ID, ForeignKey("organisation.id"), nullable=True)
+    partner_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    modified: Mapped[str] = mapped_column(String(40))  # the object's STIX 'modified', as sent
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("record_type", "record_id", name="uq_stix_provenance_record"),)
+
+
+class PartnerNode(Stamped, Base):
+    """A partner's TAXII 2.1 API root that this node pulls from and pushes to, for one organisation."""
+
+    __tablename__ = "partner_node"
+    org_id: Mapped[str] = mapped_column(ID, ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    api_root: Mapped[str] = mapped_column(String(400))
+    token: Mapped[str] = mapped_column(String(400), default="")  # the partner's token for this node
+    # Where pulled records are shared on this node (TLP and owner come from the partner).
+    distribution: Mapped[str] = mapped_column(String(16), default="domestic")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PartnerCursor(Base):
+    """How far a pull from one partner collection got: resumed from here after a dropped connection."""
+
+    __tablename__ = "partner_cursor"
+    partner_id: Mapped[str] = mapped_column(ID, ForeignKey("partner_node.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    collection_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    added_after: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    pushed_until: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    objects: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
