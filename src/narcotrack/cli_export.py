@@ -7,6 +7,7 @@ that caller see, never the whole store. Every export is audited.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -66,3 +67,58 @@ def _handled(func: Any) -> Any:
     from narcotrack.cli import handle_errors
 
     return handle_errors(func)
+
+
+def _since(value: str | None) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"--since {value!r} is not a date or timestamp (e.g. 2026-11-30 or 2026-11-30T08:00:00Z)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@export_app.command("stix")
+@_handled
+def export_stix(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write the STIX 2.1 bundle (JSON).")],
+    user: UserOpt = None,
+    partner: PartnerOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only records changed after this UTC date or time (an incremental feed).")
+    ] = None,
+) -> None:
+    """Write a STIX 2.1 bundle of the persons, operations and incidents the user or partner may see.
+
+    Incidents carry their seizures and arrests in narcotrack's published extension; organisations become
+    identities, places locations, operations groupings, persons individual identities (named in full only
+    where the sharing agreement allows it, otherwise under the partner's pseudonym). RED records are never
+    exported. The same data always gives the same ids and the same file.
+    """
+    from narcotrack.cli import _engine
+    from narcotrack.config import get_settings
+    from narcotrack.exchange.stix_export import StixExporter, write_bundle
+
+    engine = _engine()
+    with Session(engine) as session:
+        caller = Caller(session, user=user, partner=partner)
+        exporter = StixExporter(session.connection(), caller.principal, get_settings().pseudonym_key_bytes(),
+                                since=_since(since))
+        tmp = out_file.with_name(out_file.name + ".part")
+        with tmp.open("w", encoding="utf-8") as fh:
+            written = write_bundle(exporter.objects(), fh)
+        tmp.replace(out_file)
+        stats = exporter.stats
+        if stats.persons_full:
+            from narcotrack.access.audit import record_event
+
+            record_event(session.connection(), "read_person_identity", user_id=caller.user_id, org_id=caller.org_id,
+                         record_type="person", detail={"persons": stats.persons_full, "via": "export stix"})
+        caller.audit(session, "stix", {"file": out_file.name, "objects": written, "since": since,
+                                       "by_type": dict(sorted(stats.by_type.items()))})
+        session.commit()
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.by_type.items()))
+    out.print(f"Wrote {written} STIX objects to {out_file} ({counts}).")

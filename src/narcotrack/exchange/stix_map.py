@@ -18,7 +18,7 @@ from narcotrack.exchange.extension import EXTENSION_ID
 from narcotrack.exchange.ids import stix_id
 from narcotrack.exchange.markings import TLP2_IDS
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]  # a store row (RowMapping) or a plain dict
 
 SEIZURE_FIELDS = ("drug", "drug_reported", "quantity", "unit", "unit_reported", "mass_kg", "purity_pct",
                   "concealment", "transport_mode", "packaging_marking", "producing_country", "origin_country",
@@ -39,8 +39,17 @@ def _date(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _clean(value: Any) -> Any:
+    """STIX forbids null properties and empty lists, so absent values are left out (and read back as such)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None and v != [] and v != ""}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
 def _ext(props: dict[str, Any]) -> dict[str, Any]:
-    return {EXTENSION_ID: {"extension_type": "property-extension", **props}}
+    return {EXTENSION_ID: {"extension_type": "property-extension", **_clean(props)}}
 
 
 def org_stix_id(code: str) -> str:
@@ -134,7 +143,7 @@ def person(row: Row, *, sid: str, owner_ref: str, identity: Row | None, pseudony
         props["date_of_birth"] = _date(props["date_of_birth"])
         name = identity["name_latin"] or identity["name_km"] or "(unnamed)"
     else:
-        props["identity"] = "pseudonym"
+        props["identity"] = "pseudonym" if pseudonym else "none"
         name = pseudonym or "(withheld)"
     return stix2.Identity(
         id=sid, created=timestamp(row["created_at"]), modified=timestamp(row["updated_at"]),
