@@ -127,15 +127,17 @@ def init() -> None:
 @app.command("import")
 @handle_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV, CSV.GZ or XLSX file to import.", show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(help="CSV, CSV.GZ or XLSX file, or a STIX 2.1 bundle (.json).", show_default=False)
+    ],
     format: Annotated[
         str,
         typer.Option(
             "--format",
             "-f",
-            help="auto (detect from the header), narcotrack "
-            "(the template of `narcotrack template`) or ids (UNODC Individual "
-            "Drug Seizures).",
+            help="auto (a .json file is a STIX bundle; otherwise detect from the header), narcotrack "
+            "(the template of `narcotrack template`), ids (UNODC Individual "
+            "Drug Seizures) or stix (a STIX 2.1 bundle from a partner node).",
         ),
     ] = "auto",
     partial: Annotated[
@@ -159,25 +161,38 @@ def import_(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    distribution: Annotated[
+        str | None,
+        typer.Option(
+            help="STIX bundles only: share the imported records this widely here (owner, domestic or "
+            "partners) instead of as the partner marked them."
+        ),
+    ] = None,
 ) -> None:
-    """Import seizures from a spreadsheet, checking every row first.
+    """Import seizures from a spreadsheet, or a partner's STIX 2.1 bundle, checking every row first.
 
     Every bad row is reported with its row number, column, value and the reason. By default the import is
     all-or-nothing: if any row is bad, nothing is stored and the command exits with status 2. Importing
     the same file again adds nothing twice. Seizures in the file that look like the same seizure reported
     twice (same date, place and drug, equivalent amount in another unit) are flagged, not merged.
+
+    A STIX bundle (from `narcotrack export stix` on a partner's node) keeps the partner's ids, owner and
+    TLP marking; an object already held is updated only when the partner's copy is newer.
     """
     from narcotrack.ingest.importer import import_file
     from narcotrack.store.repo import init_store
 
-    if format not in {"auto", "narcotrack", "ids"}:
-        raise typer.BadParameter("choose auto, narcotrack or ids", param_hint="--format")
+    if format not in {"auto", "narcotrack", "ids", "stix"}:
+        raise typer.BadParameter("choose auto, narcotrack, ids or stix", param_hint="--format")
     if not file.exists():
         from narcotrack.errors import InvalidInput
 
         raise InvalidInput(f"no such file: {file}")
     engine = _engine()
     init_store(engine)
+    if format == "stix" or (format == "auto" and file.suffix.lower() == ".json"):
+        _import_stix(engine, file, partial=partial, distribution=distribution)
+        return
     with _progress(quiet, f"importing {file.name}") as progress:
         try:
             report = import_file(engine, file, fmt=format, partial=partial, org_code=org, progress=progress)
@@ -189,6 +204,15 @@ def import_(
         report.write_errors_csv(errors_csv)
     _refresh_summaries(engine)
     out.print(_report_text(report), markup=False, highlight=False)
+
+
+def _import_stix(engine: Any, file: Path, *, partial: bool, distribution: str | None) -> None:
+    from narcotrack.exchange.stix_import import import_file as import_bundle
+    if distribution is not None and distribution not in ("owner", "domestic", "partners"):
+        raise typer.BadParameter("choose owner, domestic or partners", param_hint="--distribution")
+    report = import_bundle(engine, file, partial=partial, distribution=distribution)
+    _refresh_summaries(engine)
+    out.print(report.to_text(), markup=False, highlight=False)
 
 
 class _progress:

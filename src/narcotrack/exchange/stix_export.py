@@ -100,15 +100,23 @@ class StixExporter:
              .where(t.c.id.in_(ids)))
         return {r["id"]: r for r in self.conn.execute(q).mappings()}
 
-    def _stix_ids(self, record_type: str, ids: Iterable[str]) -> dict[str, str]:
+    def _provenance(self, record_type: str, ids: Iterable[str]) -> dict[str, tuple[str, str | None, bool]]:
+        """Per record id: its STIX id (the partner's, for a record pulled from one), the pseudonym it came
+        under and whether it is a withheld stand-in."""
         wanted = sorted(set(ids))
-        out = {i: default_stix_id(record_type, i) for i in wanted}
+        out: dict[str, tuple[str, str | None, bool]] = {i: (default_stix_id(record_type, i), None, False)
+                                                         for i in wanted}
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            q = select(StixProvenance.record_id, StixProvenance.stix_id).where(
+            q = select(StixProvenance.record_id, StixProvenance.stix_id, StixProvenance.pseudonym,
+                       StixProvenance.withheld).where(
                 StixProvenance.record_type == record_type, StixProvenance.record_id.in_(part))
-            out.update(dict(self.conn.execute(q).tuples().all()))
+            out.update({rid: (sid, alias, bool(withheld)) for rid, sid, alias, withheld in self.conn.execute(q)})
         return out
+
+    def _stix_ids(self, record_type: str, ids: Iterable[str]) -> dict[str, str]:
+        """STIX ids of records that may be exported (withheld stand-ins are left out)."""
+        return {rid: sid for rid, (sid, _, withheld) in self._provenance(record_type, ids).items() if not withheld}
 
     # -- the records -------------------------------------------------------------------------------------------
     def _chunks(self, table: Any) -> Iterator[list[Mapping[Any, Any]]]:
@@ -141,7 +149,8 @@ class StixExporter:
     def persons(self) -> Iterator[Any]:
         t, ident = Person.__table__, PersonIdentity.__table__
         for rows in self._chunks(t):
-            sids = self._stix_ids("person", [r["id"] for r in rows])
+            prov = self._provenance("person", [r["id"] for r in rows])
+            rows = [r for r in rows if not prov[r["id"]][2]]
             full = [r["id"] for r in rows if identity_access(self.p, _Shared(r)) == "full"]
             idents = {r["person_id"]: r for r in self.conn.execute(
                 select(ident).where(ident.c.person_id.in_(full))).mappings()} if full else {}
@@ -154,8 +163,10 @@ class StixExporter:
                 if identity is not None:
                     self.stats.persons_full.append(r["id"])
                 pseudonym = pseudonym_for(self.key, self.p, _Shared(r), r["id"]) if access == "pseudonym" else None
+                if access == "full" and identity is None:
+                    pseudonym = prov[r["id"]][1]  # known here only under the owner's pseudonym
                 yield from self._once(stix_map.person(
-                    r, sid=sids[r["id"]], owner_ref=stix_map.org_stix_id(owner["code"]), identity=identity,
+                    r, sid=prov[r["id"]][0], owner_ref=stix_map.org_stix_id(owner["code"]), identity=identity,
                     pseudonym=pseudonym, group_names=self._groups))
 
     def operations(self) -> Iterator[Any]:

@@ -9,6 +9,7 @@ says how a person's identity reaches them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -95,6 +96,11 @@ def _sharing(row: Row, group_names: Mapping[str, str]) -> dict[str, Any]:
     return {"distribution": row["distribution"], "sharing_group": group_names.get(group) if group else None}
 
 
+def _canonical(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parts in an order fixed by their content, not by row ids, which differ from node to node."""
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=str))
+
+
 def seizure_props(s: Row) -> dict[str, Any]:
     out = {k: s[k] for k in SEIZURE_FIELDS}
     out["transit_countries"] = s["transit_countries"].split() if s["transit_countries"] else []
@@ -122,9 +128,10 @@ def incident(row: Row, *, sid: str, owner_ref: str, reporting_code: str, seizure
             "admin_division_text": row["admin_division_text"], "place_kind": row["place_kind"],
             "reporting_org": reporting_code, "operation_ref": operation_ref, "source": row["source"],
             "source_ref": row["source_ref"], **_sharing(row, group_names),
-            "seizures": [seizure_props(s) for s in seizures],
-            "arrests": [{"person_ref": ref, "role": a["role"], "charges": list(a["charges"] or []),
-                         "outcome": a["outcome"], "age_at_arrest": a["age_at_arrest"]} for a, ref in arrests],
+            "seizures": _canonical([seizure_props(s) for s in seizures]),
+            "arrests": _canonical([{"person_ref": ref, "role": a["role"], "charges": list(a["charges"] or []),
+                                    "outcome": a["outcome"], "age_at_arrest": a["age_at_arrest"]}
+                                   for a, ref in arrests]),
         }),
     )
 
@@ -154,7 +161,7 @@ def person(row: Row, *, sid: str, owner_ref: str, identity: Row | None, pseudony
 
 def operation(row: Row, *, sid: str, owner_ref: str, lead_code: str, participants: Sequence[tuple[str, str]],
               incident_refs: Sequence[str], group_names: Mapping[str, str]) -> stix2.Grouping:
-    refs = list(incident_refs) + [org_stix_id(code) for code, _ in participants] or [org_stix_id(lead_code)]
+    refs = sorted(incident_refs) + sorted(org_stix_id(code) for code, _ in participants) or [org_stix_id(lead_code)]
     return stix2.Grouping(
         id=sid, created=timestamp(row["created_at"]), modified=timestamp(row["updated_at"]),
         created_by_ref=owner_ref, name=row["name"], context="unspecified",
@@ -163,7 +170,7 @@ def operation(row: Row, *, sid: str, owner_ref: str, lead_code: str, participant
         object_marking_refs=[TLP2_IDS[row["marking"]]],
         extensions=_ext({
             "code": row["code"], "kind": row["kind"], "lead_org": lead_code,
-            "participants": [{"org": code, "role": role} for code, role in participants],
+            "participants": [{"org": code, "role": role} for code, role in sorted(participants)],
             "start_date": _date(row["start_date"]), "end_date": _date(row["end_date"]),
             "outcomes": row["outcomes"], **_sharing(row, group_names),
         }),

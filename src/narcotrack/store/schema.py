@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -579,6 +580,10 @@ class StixProvenance(Base):
     source_org_id: Mapped[str | None] = mapped_column(ID, ForeignKey("organisation.id"), nullable=True)
     partner_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     modified: Mapped[str] = mapped_column(String(40))  # the object's STIX 'modified', as sent
+    # A person shared under a pseudonym keeps it; a person arrested in a shared incident but not shared
+    # is an unnamed stand-in, never exported (migration 0008).
+    pseudonym: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (UniqueConstraint("record_type", "record_id", name="uq_stix_provenance_record"),)
