@@ -69,7 +69,7 @@ class StixExporter:
         self._seen: set[str] = set()
         orgs = conn.execute(select(Organisation.__table__)).mappings().all()
         self._orgs = {o["id"]: o for o in orgs}
-        self._groups = dict(conn.execute(select(SharingGroup.id, SharingGroup.name)).tuples().all())
+        self._groups = {gid: name for gid, name in conn.execute(select(SharingGroup.id, SharingGroup.name))}
 
     # -- the shared pieces, each sent once ------------------------------------------------------------------
     def _once(self, obj: Any) -> Iterator[Any]:
@@ -178,14 +178,14 @@ class StixExporter:
             q = (select(OperationParticipant.operation_id, OperationParticipant.org_id, OperationParticipant.role)
                  .where(OperationParticipant.operation_id.in_(ids))
                  .order_by(OperationParticipant.operation_id, OperationParticipant.org_id))
-            for op_id, org_id, role in self.conn.execute(q).tuples():
+            for op_id, org_id, role in self.conn.execute(q):
                 parts.setdefault(op_id, []).append((org_id, role))
             inc = Incident.__table__
             linked: dict[str, list[str]] = {}
             q2 = (select(inc.c.operation_id, inc.c.id)
                   .where(inc.c.operation_id.in_(ids), visible_filter(self.p, inc),
                          inc.c.marking.notin_(sorted(NEVER_EXPORTED))).order_by(inc.c.operation_id, inc.c.id))
-            for op_id, inc_id in self.conn.execute(q2).tuples():
+            for op_id, inc_id in self.conn.execute(q2):
                 linked.setdefault(op_id, []).append(inc_id)
             inc_sids = self._stix_ids("incident", [i for v in linked.values() for i in v])
             for r in rows:

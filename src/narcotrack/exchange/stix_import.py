@@ -146,12 +146,12 @@ class _Writer:
     def __init__(self, conn: Connection, report: StixImportReport, *, distribution: str | None,
                  partner_id: str | None) -> None:
         self.conn, self.report, self.distribution, self.partner_id = conn, report, distribution, partner_id
-        rows = conn.execute(select(Organisation.code, Organisation.id, Organisation.domestic)).tuples().all()
+        rows = conn.execute(select(Organisation.code, Organisation.id, Organisation.domestic)).all()
         self.orgs = {code: org_id for code, org_id, _ in rows}
         self.domestic = {code for code, _, domestic in rows if domestic}
         self.org_by_sid = {stix_map.org_stix_id(code): code for code in self.orgs}
-        self.places = dict(conn.execute(select(Place.code, Place.id)).tuples().all())
-        self.groups = dict(conn.execute(select(SharingGroup.name, SharingGroup.id)).tuples().all())
+        self.places = dict(conn.execute(select(Place.code, Place.id)).all())
+        self.groups = dict(conn.execute(select(SharingGroup.name, SharingGroup.id)).all())
         self.known: dict[str, tuple[str, str, str]] = {}  # stix id -> (record type, record id, modified)
         self.bad: set[str] = set()
 
@@ -166,7 +166,7 @@ class _Writer:
         for start in range(0, len(sids), 500):
             q = select(StixProvenance.stix_id, StixProvenance.record_type, StixProvenance.record_id,
                        StixProvenance.modified).where(StixProvenance.stix_id.in_(sids[start:start + 500]))
-            for sid, rtype, rid, modified in self.conn.execute(q).tuples():
+            for sid, rtype, rid, modified in self.conn.execute(q):
                 self.known[sid] = (rtype, rid, modified)
         in_bundle = {r.stix_id for k in ("individual", "grouping") for _, r in reads[k]}
         bundle_places = {r.fields["code"] for _, r in reads["location"] if not r.problems}
