@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,10 +42,26 @@ from narcotrack.store.schema import (
 CHUNK = 1000
 
 
+STIX_TYPE = {"person": "identity", "operation": "grouping", "incident": "incident"}
+TABLES = {"person": Person.__table__, "operation": Operation.__table__, "incident": Incident.__table__}
+
+
 def default_stix_id(record_type: str, record_id: str) -> str:
-    """The STIX id a record of this node gets (a record pulled from a partner keeps the partner's)."""
-    stix_type = {"person": "identity", "operation": "grouping", "incident": "incident"}[record_type]
-    return stix_id(stix_type, record_type, record_id) if record_type == "person" else stix_id(stix_type, record_id)
+    """The STIX id a record of this node gets (a record pulled from a partner keeps the partner's).
+
+    It is the record's own UUID in the version-4 layout the STIX validator demands (the version nibble
+    set to 4), so the same record always gets the same id and the id leads back to the record."""
+    value = uuid.UUID(record_id)
+    return f"{STIX_TYPE[record_type]}--{uuid.UUID(int=(value.int & ~(0xF << 76)) | (0x4 << 76))}"
+
+
+def record_id_candidates(stix_ref: str) -> list[str]:
+    """The record ids a STIX id of this node can stand for (records have version-4, -5 or -7 UUIDs)."""
+    try:
+        value = uuid.UUID(stix_ref.split("--", 1)[1])
+    except (IndexError, ValueError):
+        return []
+    return [str(uuid.UUID(int=(value.int & ~(0xF << 76)) | (v << 76))) for v in (7, 5, 4)]
 
 
 @dataclass
@@ -147,107 +164,117 @@ class StixExporter:
         return found
 
     def persons(self) -> Iterator[Any]:
-        t, ident = Person.__table__, PersonIdentity.__table__
-        for rows in self._chunks(t):
-            prov = self._provenance("person", [r["id"] for r in rows])
-            rows = [r for r in rows if not prov[r["id"]][2]]
-            full = [r["id"] for r in rows if identity_access(self.p, _Shared(r)) == "full"]
-            idents = {r["person_id"]: r for r in self.conn.execute(
-                select(ident).where(ident.c.person_id.in_(full))).mappings()} if full else {}
-            for r in rows:
-                owner = self._orgs[r["owner_org_id"]]
-                yield from self._org(owner["id"])
-                yield from self._marking(r["marking"])
-                access = identity_access(self.p, _Shared(r))
-                identity = idents.get(r["id"]) if access == "full" else None
-                if identity is not None:
-                    self.stats.persons_full.append(r["id"])
-                pseudonym = pseudonym_for(self.key, self.p, _Shared(r), r["id"]) if access == "pseudonym" else None
-                if access == "full" and identity is None:
-                    pseudonym = prov[r["id"]][1]  # known here only under the owner's pseudonym
-                yield from self._once(stix_map.person(
-                    r, sid=prov[r["id"]][0], owner_ref=stix_map.org_stix_id(owner["code"]), identity=identity,
-                    pseudonym=pseudonym, group_names=self._groups))
+        for rows in self._chunks(Person.__table__):
+            yield from self.person_objects(rows)
 
     def operations(self) -> Iterator[Any]:
-        t = Operation.__table__
-        for rows in self._chunks(t):
-            ids = [r["id"] for r in rows]
-            sids = self._stix_ids("operation", ids)
-            parts: dict[str, list[tuple[str, str]]] = {}
-            q = (select(OperationParticipant.operation_id, OperationParticipant.org_id, OperationParticipant.role)
-                 .where(OperationParticipant.operation_id.in_(ids))
-                 .order_by(OperationParticipant.operation_id, OperationParticipant.org_id))
-            for op_id, org_id, role in self.conn.execute(q):
-                parts.setdefault(op_id, []).append((org_id, role))
-            inc = Incident.__table__
-            linked: dict[str, list[str]] = {}
-            q2 = (select(inc.c.operation_id, inc.c.id)
-                  .where(inc.c.operation_id.in_(ids), visible_filter(self.p, inc),
-                         inc.c.marking.notin_(sorted(NEVER_EXPORTED))).order_by(inc.c.operation_id, inc.c.id))
-            for op_id, inc_id in self.conn.execute(q2):
-                linked.setdefault(op_id, []).append(inc_id)
-            inc_sids = self._stix_ids("incident", [i for v in linked.values() for i in v])
-            for r in rows:
-                owner = self._orgs[r["owner_org_id"]]
-                for org_id in [owner["id"], r["lead_org_id"], *(o for o, _ in parts.get(r["id"], []))]:
-                    yield from self._org(org_id)
-                yield from self._marking(r["marking"])
-                yield from self._once(stix_map.operation(
-                    r, sid=sids[r["id"]], owner_ref=stix_map.org_stix_id(owner["code"]),
-                    lead_code=self._orgs[r["lead_org_id"]]["code"],
-                    participants=[(self._orgs[o]["code"], role) for o, role in parts.get(r["id"], [])],
-                    incident_refs=[inc_sids[i] for i in linked.get(r["id"], [])], group_names=self._groups))
+        for rows in self._chunks(Operation.__table__):
+            yield from self.operation_objects(rows)
 
     def incidents(self) -> Iterator[Any]:
-        t = Incident.__table__
-        for rows in self._chunks(t):
-            ids = [r["id"] for r in rows]
-            seizures: dict[str, list[Mapping[Any, Any]]] = {}
-            for s in self.conn.execute(select(Seizure.__table__).where(Seizure.incident_id.in_(ids))
-                                       .order_by(Seizure.incident_id, Seizure.created_at, Seizure.id)).mappings():
-                seizures.setdefault(s["incident_id"], []).append(s)
-            arrests: dict[str, list[Mapping[Any, Any]]] = {}
-            for arrest in self.conn.execute(select(Arrest.__table__).where(Arrest.incident_id.in_(ids))
-                                            .order_by(Arrest.incident_id, Arrest.created_at, Arrest.id)).mappings():
-                arrests.setdefault(arrest["incident_id"], []).append(arrest)
-            person_ids = [a["person_id"] for v in arrests.values() for a in v]
-            visible_persons = self._visible_ids(Person.__table__, person_ids)
-            person_sids = self._stix_ids("person", visible_persons)
-            places = self._places(r["place_id"] for r in rows if r["place_id"])
-            op_ids = [r["operation_id"] for r in rows if r["operation_id"]]
-            visible_ops = self._visible_ids(Operation.__table__, op_ids)
-            op_sids = self._stix_ids("operation", visible_ops)
-            sids = self._stix_ids("incident", ids)
-            for r in rows:
-                owner = self._orgs[r["owner_org_id"]]
-                owner_ref = stix_map.org_stix_id(owner["code"])
-                yield from self._org(owner["id"])
-                yield from self._org(r["reporting_org_id"])
-                yield from self._marking(r["marking"])
-                place = places.get(r["place_id"]) if r["place_id"] else None
-                if place is not None:
-                    yield from self._once(stix_map.place(place, place["parent_code"]))
-                mine = arrests.get(r["id"], [])
-                obj = stix_map.incident(
-                    r, sid=sids[r["id"]], owner_ref=owner_ref, reporting_code=self._orgs[r["reporting_org_id"]]["code"],
-                    seizures=seizures.get(r["id"], []),
-                    arrests=[(a, person_sids.get(a["person_id"])) for a in mine],
-                    place_code=place["code"] if place else None,
-                    operation_ref=op_sids.get(r["operation_id"]) if r["operation_id"] else None,
-                    group_names=self._groups)
-                yield from self._once(obj)
-                modified = obj["modified"]
-                if place is not None:
+        for rows in self._chunks(Incident.__table__):
+            yield from self.incident_objects(rows)
+
+    def person_objects(self, rows: list[Mapping[Any, Any]]) -> Iterator[Any]:
+        """Persons (visible rows of ``person``) with the organisations and markings they refer to."""
+        ident = PersonIdentity.__table__
+        prov = self._provenance("person", [r["id"] for r in rows])
+        rows = [r for r in rows if not prov[r["id"]][2]]
+        full = [r["id"] for r in rows if identity_access(self.p, _Shared(r)) == "full"]
+        idents = {r["person_id"]: r for r in self.conn.execute(
+            select(ident).where(ident.c.person_id.in_(full))).mappings()} if full else {}
+        for r in rows:
+            owner = self._orgs[r["owner_org_id"]]
+            yield from self._org(owner["id"])
+            yield from self._marking(r["marking"])
+            access = identity_access(self.p, _Shared(r))
+            identity = idents.get(r["id"]) if access == "full" else None
+            if identity is not None:
+                self.stats.persons_full.append(r["id"])
+            pseudonym = pseudonym_for(self.key, self.p, _Shared(r), r["id"]) if access == "pseudonym" else None
+            if access == "full" and identity is None:
+                pseudonym = prov[r["id"]][1]  # known here only under the owner's pseudonym
+            yield from self._once(stix_map.person(
+                r, sid=prov[r["id"]][0], owner_ref=stix_map.org_stix_id(owner["code"]), identity=identity,
+                pseudonym=pseudonym, group_names=self._groups))
+
+    def operation_objects(self, rows: list[Mapping[Any, Any]]) -> Iterator[Any]:
+        """Operations as groupings of the incidents the reader may see and the participating agencies."""
+        ids = [r["id"] for r in rows]
+        sids = self._stix_ids("operation", ids)
+        parts: dict[str, list[tuple[str, str]]] = {}
+        q = (select(OperationParticipant.operation_id, OperationParticipant.org_id, OperationParticipant.role)
+             .where(OperationParticipant.operation_id.in_(ids))
+             .order_by(OperationParticipant.operation_id, OperationParticipant.org_id))
+        for op_id, org_id, role in self.conn.execute(q):
+            parts.setdefault(op_id, []).append((org_id, role))
+        inc = Incident.__table__
+        linked: dict[str, list[str]] = {}
+        q2 = (select(inc.c.operation_id, inc.c.id)
+              .where(inc.c.operation_id.in_(ids), visible_filter(self.p, inc),
+                     inc.c.marking.notin_(sorted(NEVER_EXPORTED))).order_by(inc.c.operation_id, inc.c.id))
+        for op_id, inc_id in self.conn.execute(q2):
+            linked.setdefault(op_id, []).append(inc_id)
+        inc_sids = self._stix_ids("incident", [i for v in linked.values() for i in v])
+        for r in rows:
+            owner = self._orgs[r["owner_org_id"]]
+            for org_id in [owner["id"], r["lead_org_id"], *(o for o, _ in parts.get(r["id"], []))]:
+                yield from self._org(org_id)
+            yield from self._marking(r["marking"])
+            yield from self._once(stix_map.operation(
+                r, sid=sids[r["id"]], owner_ref=stix_map.org_stix_id(owner["code"]),
+                lead_code=self._orgs[r["lead_org_id"]]["code"],
+                participants=[(self._orgs[o]["code"], role) for o, role in parts.get(r["id"], [])],
+                incident_refs=[inc_sids[i] for i in linked.get(r["id"], [])], group_names=self._groups))
+
+    def incident_objects(self, rows: list[Mapping[Any, Any]]) -> Iterator[Any]:
+        """Incidents with their seizures and arrests, places, and relationships to persons and places."""
+        ids = [r["id"] for r in rows]
+        seizures: dict[str, list[Mapping[Any, Any]]] = {}
+        for s in self.conn.execute(select(Seizure.__table__).where(Seizure.incident_id.in_(ids))
+                                   .order_by(Seizure.incident_id, Seizure.created_at, Seizure.id)).mappings():
+            seizures.setdefault(s["incident_id"], []).append(s)
+        arrests: dict[str, list[Mapping[Any, Any]]] = {}
+        for arrest in self.conn.execute(select(Arrest.__table__).where(Arrest.incident_id.in_(ids))
+                                        .order_by(Arrest.incident_id, Arrest.created_at, Arrest.id)).mappings():
+            arrests.setdefault(arrest["incident_id"], []).append(arrest)
+        person_ids = [a["person_id"] for v in arrests.values() for a in v]
+        visible_persons = self._visible_ids(Person.__table__, person_ids)
+        person_sids = self._stix_ids("person", visible_persons)
+        places = self._places(r["place_id"] for r in rows if r["place_id"])
+        op_ids = [r["operation_id"] for r in rows if r["operation_id"]]
+        visible_ops = self._visible_ids(Operation.__table__, op_ids)
+        op_sids = self._stix_ids("operation", visible_ops)
+        sids = self._stix_ids("incident", ids)
+        for r in rows:
+            owner = self._orgs[r["owner_org_id"]]
+            owner_ref = stix_map.org_stix_id(owner["code"])
+            yield from self._org(owner["id"])
+            yield from self._org(r["reporting_org_id"])
+            yield from self._marking(r["marking"])
+            place = places.get(r["place_id"]) if r["place_id"] else None
+            if place is not None:
+                yield from self._once(stix_map.place(place, place["parent_code"]))
+            mine = arrests.get(r["id"], [])
+            obj = stix_map.incident(
+                r, sid=sids[r["id"]], owner_ref=owner_ref, reporting_code=self._orgs[r["reporting_org_id"]]["code"],
+                seizures=seizures.get(r["id"], []),
+                arrests=[(a, person_sids.get(a["person_id"])) for a in mine],
+                place_code=place["code"] if place else None,
+                operation_ref=op_sids.get(r["operation_id"]) if r["operation_id"] else None,
+                group_names=self._groups)
+            yield from self._once(obj)
+            modified = obj["modified"]
+            if place is not None:
+                yield from self._once(stix_map.relationship(
+                    obj["id"], "located-at", stix_map.place_stix_id(place["code"]), modified=modified,
+                    marking=r["marking"], owner_ref=owner_ref))
+            for a in mine:
+                ref = person_sids.get(a["person_id"])
+                if ref is not None:
                     yield from self._once(stix_map.relationship(
-                        obj["id"], "located-at", stix_map.place_stix_id(place["code"]), modified=modified,
-                        marking=r["marking"], owner_ref=owner_ref))
-                for a in mine:
-                    ref = person_sids.get(a["person_id"])
-                    if ref is not None:
-                        yield from self._once(stix_map.relationship(
-                            ref, "related-to", obj["id"], modified=modified, marking=r["marking"],
-                            owner_ref=owner_ref))
+                        ref, "related-to", obj["id"], modified=modified, marking=r["marking"],
+                        owner_ref=owner_ref))
 
     def objects(self) -> Iterator[Any]:
         """Everything the caller may see: the producer and extension definition, then persons, operations
