@@ -589,6 +589,22 @@ class StixProvenance(Base):
     __table_args__ = (UniqueConstraint("record_type", "record_id", name="uq_stix_provenance_record"),)
 
 
+# Partner feeds (TAXII, `export stix --since`) page by the time a record was added or changed.
+Index("ix_incident_feed", Incident.updated_at, Incident.id)
+Index("ix_person_feed", Person.updated_at, Person.id)
+Index("ix_operation_feed", Operation.updated_at, Operation.id)
+
+
+class TaxiiStatus(Base):
+    """The outcome of one TAXII upload, which the sending partner reads back by its id (migration 0008)."""
+
+    __tablename__ = "taxii_status"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(ID, ForeignKey("app_user.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class PartnerNode(Stamped, Base):
     """A partner's TAXII 2.1 API root that this node pulls from and pushes to, for one organisation."""
 

@@ -38,6 +38,7 @@ from narcotrack.web import (
     pages_upload,
     ratelimit,
     search,
+    taxii,
 )
 from narcotrack.web.auth import require_actor
 from narcotrack.web.errors import install_error_handlers
@@ -115,6 +116,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
     app.include_router(search.router(render))
     app.include_router(pages_analytics.router(render))
     app.include_router(pages_persons.router(render))
+    app.include_router(taxii.router())
     for page_router in pages_records.routers(render):
         app.include_router(page_router)
     for record_router in api_records.routers():
