@@ -122,3 +122,101 @@ def export_stix(
         session.commit()
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.by_type.items()))
     out.print(f"Wrote {written} STIX objects to {out_file} ({counts}).")
+
+
+def _day(value: str | None, option: str) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2025-01-31") from exc
+
+
+@export_app.command("ids")
+@_handled
+def export_ids(
+    out_file: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write the rows: FILE.csv or FILE.csv.gz (';'-separated, as "
+                     "UNODC publishes IDS data) or FILE.xlsx."),
+    ],
+    user: UserOpt = None,
+    partner: PartnerOpt = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="Only seizures on or after this day (YYYY-MM-DD).")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Only seizures on or before this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Write the seizures the user or partner may see as a UNODC Individual Drug Seizures (IDS) file.
+
+    One row per seizure, in the 16 columns of UNODC's IDS data (COUNTRY, SEIZURE_DATE, DRUG_NAME, AMOUNT,
+    DRUG_UNIT, ...) and with the terms UNODC uses, so that UNODC, or `narcotrack import FILE --format ids`
+    on a partner's node, reads it back. IDS has no columns for persons, arrests, narratives or markings:
+    none of them is in the file. RED records are never exported. With --from or --to, incidents without
+    a date are left out. Mapping and limits: docs/exchange-unodc.md.
+    """
+    from narcotrack.cli import _engine
+    from narcotrack.exchange.unodc import IdsStats, ids_rows, write_ids
+
+    start, end = _day(date_from, "--from"), _day(date_to, "--to")
+    if start and end and start > end:
+        raise InvalidInput(f"--from {date_from} is after --to {date_to}")
+    engine = _engine()
+    with Session(engine) as session:
+        caller = Caller(session, user=user, partner=partner)
+        stats = IdsStats()
+        written = write_ids(out_file, ids_rows(session.connection(), caller.principal, date_from=start,
+                                               date_to=end, stats=stats))
+        caller.audit(session, "ids", {"file": out_file.name, "rows": written, "incidents": len(stats.incidents),
+                                      "from": date_from, "to": date_to, "by_drug": dict(sorted(stats.by_drug.items()))})
+        session.commit()
+    out.print(f"Wrote {written} IDS rows ({written} seizures of {len(stats.incidents)} incidents) to {out_file}.")
+
+
+@export_app.command("arq")
+@_handled
+def export_arq(
+    out_file: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write the table: FILE.csv, FILE.xlsx or FILE.json (a list of "
+                     "records, like UNODC's own seizure data)."),
+    ],
+    user: UserOpt = None,
+    partner: PartnerOpt = None,
+    year: Annotated[
+        int | None, typer.Option("--year", min=1950, max=9999, help="Only this year, e.g. 2025 (default: every year).")
+    ] = None,
+) -> None:
+    """Write annual seizure totals of what the user or partner may see, as for UNODC's Annual Report
+    Questionnaire (ARQ).
+
+    One row per year, country, drug and unit: number of cases (incidents), number of seizures, total
+    quantity in that unit and total kilograms, under the column names of UNODC's published ARQ seizure
+    data (Country/Territory, Drug group, DrugSubGroup, Drug, Year, Kilograms ...). RED records are never
+    counted; seizures without a date have no year and are left out (the summary says how many). Mapping
+    and limits: docs/exchange-unodc.md.
+    """
+    from narcotrack.cli import _engine
+    from narcotrack.exchange.unodc import arq_counts, arq_rows, write_arq
+
+    engine = _engine()
+    with Session(engine) as session:
+        caller = Caller(session, user=user, partner=partner)
+        conn = session.connection()
+        rows = arq_rows(conn, caller.principal, year=year)
+        counts = arq_counts(conn, caller.principal, year=year)
+        written = write_arq(out_file, rows)
+        caller.audit(session, "arq", {"file": out_file.name, "rows": written, "year": year, **counts})
+        session.commit()
+    years = sorted({r["Year"] for r in rows})
+    span = "no dated seizures" if not years else str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
+    drugs = len({r["Drug code"] for r in rows})
+    undated = counts["undated_seizures"]
+    note = f"; {undated} undated seizures left out" if undated else ""
+    out.print(f"Wrote {written} ARQ rows ({span}: {drugs} drugs, {counts['seizures']} seizures of "
+              f"{counts['incidents']} incidents{note}) to {out_file}.")

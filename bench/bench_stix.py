@@ -1,0 +1,161 @@
+"""Exchange benchmark: ``.venv/bin/python bench/bench_stix.py [--store PATH] [--validate N]``.
+
+On a demo store of about 100,000 incidents (built once into bench/out/stix-s2.sqlite with
+``narcotrack demo --years 5 --scale 2.5`` when absent), as the demo analyst of KH-NACD (full rights) and
+for the Thai partner TH-ONCB (through the sharing policy):
+
+- export: ``StixExporter`` streamed into a bundle file; objects and incidents per second;
+- validation: the OASIS ``stix2-validator`` (STIX 2.1) over the first ``--validate`` objects of the
+  analyst's bundle, objects per second, errors (must be 0);
+- TAXII pull: the analyst's "everything" collection pulled over loopback with ``taxii2-client`` (1,000
+  objects a page), objects per second; then the same pull cut after half its pages (the connection
+  dropped) and resumed from one microsecond before the last ``date_added`` stored, the way the federation
+  puller resumes: the records received must be the same set as in one uninterrupted pull, none missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_STORE = ROOT / "bench" / "out" / "stix-s2.sqlite"
+RECORD_TYPES = ("incident", "grouping")
+
+
+def _ensure_store(path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = {"NARCOTRACK_DATABASE_URL": f"sqlite:///{path}", "PATH": str(ROOT / ".venv" / "bin")}
+    subprocess.run([str(ROOT / ".venv" / "bin" / "narcotrack"), "demo", "--years", "5", "--scale", "2.5"],
+                   check=True, env=env)
+
+
+def _records(objects: list[dict[str, Any]]) -> set[str]:
+    return {o["id"] for o in objects if o["type"] in RECORD_TYPES or o.get("identity_class") == "individual"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    ap.add_argument("--validate", type=int, default=20_000, help="objects to validate (0: all)")
+    args = ap.parse_args()
+    _ensure_store(args.store)
+
+    from sqlalchemy import func, select
+    from stix2validator import ValidationOptions, validate_instance
+    from taxii2client.v21 import Server, as_pages
+    from tests.web.helpers import make_user, serve
+
+    from narcotrack.access.accounts import create_api_token
+    from narcotrack.access.policy import principal_for
+    from narcotrack.exchange.stix_export import StixExporter, write_bundle
+    from narcotrack.exchange.taxii_client import BearerAuth
+    from narcotrack.store.db import make_engine, session_scope
+    from narcotrack.store.schema import Incident, User
+    from narcotrack.store.seed import org_id
+
+    engine = make_engine(f"sqlite:///{args.store}")
+    with engine.connect() as conn:
+        incidents = int(conn.scalar(select(func.count()).select_from(Incident)) or 0)
+    rows: list[tuple[str, str, str]] = []
+    out_dir = args.store.parent
+    bundles: dict[str, Path] = {}
+    for label, org, role in (("analyst KH-NACD", "KH-NACD", "analyst"), ("partner TH-ONCB", "TH-ONCB", "liaison")):
+        with session_scope(engine) as s:
+            p = principal_for(s, org_id=org_id(org), role=role)
+        path = bundles.setdefault(label, out_dir / f"bench-{org}.json")
+        t0 = time.perf_counter()
+        with engine.connect() as conn, path.open("w", encoding="utf-8") as fh:
+            exporter = StixExporter(conn, p, b"bench-pseudonym-key")
+            n = write_bundle(exporter.objects(), fh)
+        dt_s = time.perf_counter() - t0
+        got = exporter.stats.by_type["incident"]
+        rows.append((f"export, {label}", f"{n:,} objects, {got:,} incidents in {dt_s:.1f} s",
+                     f"{n / dt_s:,.0f} objects/s, {got / dt_s:,.0f} incidents/s"))
+
+    objects = json.loads(bundles["analyst KH-NACD"].read_text(encoding="utf-8"))["objects"]
+    sample = objects if args.validate == 0 else objects[:args.validate]
+    t0 = time.perf_counter()
+    result = validate_instance({"type": "bundle", "id": "bundle--0c3ff7e8-7f6c-4b5e-9d8f-2f1b1b1b1b1b",
+                                "objects": sample}, ValidationOptions(version="2.1"))
+    dt_s = time.perf_counter() - t0
+    rows.append(("stix2-validator", f"{len(sample):,} objects in {dt_s:.1f} s, {len(result.errors)} errors",
+                 f"{len(sample) / dt_s:,.0f} objects/s"))
+
+    if not _user(engine, "bench-taxii"):
+        make_user(engine, "bench-taxii", "KH-NACD", "analyst")
+    with session_scope(engine) as s:
+        token = create_api_token(s, s.scalars(select(User).where(User.username == "bench-taxii")).one(), "bench")
+    with serve(engine) as url:
+        root = Server(f"{url}/taxii2/", auth=BearerAuth(token)).api_roots[0]
+        coll = next(c for c in root.collections if c.title == "Everything shared with you")
+        t0 = time.perf_counter()
+        pages = list(as_pages(coll.get_objects, per_request=1000))
+        dt_s = time.perf_counter() - t0
+        full = [o for page in pages for o in page.get("objects", [])]
+        rows.append(("TAXII pull, loopback", f"{len(full):,} objects, {len(pages)} pages in {dt_s:.1f} s",
+                     f"{len(full) / dt_s:,.0f} objects/s"))
+        # Cut after half the pages, then resume from 1 µs before the last date_added stored.
+        first_half, last_added = [], None
+        for i, _ in enumerate(pages[: len(pages) // 2]):
+            envelope, resp_last = _page(coll, i, pages)
+            first_half += envelope
+            last_added = resp_last
+        resumed: list[dict[str, Any]] = []
+        t0 = time.perf_counter()
+        for page in as_pages(coll.get_objects, per_request=1000, added_after=_minus_1us(last_added)):
+            resumed += page.get("objects", [])
+        dt_s = time.perf_counter() - t0
+    union = _records(first_half) | _records(resumed)
+    ok = union == _records(full)
+    again = len(_records(first_half) & _records(resumed))
+    rows.append(("TAXII cut + resume", f"{len(resumed):,} objects after the cut in {dt_s:.1f} s; records "
+                 f"{len(union):,} of {len(_records(full)):,}, {again} received twice (upserted)",
+                 "same set" if ok else "MISMATCH"))
+
+    print(f"Store: {args.store.name}, {incidents:,} incidents")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'step':<{width}}  {'what':<70}  rate")
+    for name, what, rate in rows:
+        print(f"{name:<{width}}  {what:<70}  {rate}")
+
+
+def _user(engine: Any, name: str) -> bool:
+    from sqlalchemy import select
+
+    from narcotrack.store.schema import User
+
+    with engine.connect() as conn:
+        return conn.scalar(select(User.id).where(User.username == name)) is not None
+
+
+def _page(coll: Any, index: int, pages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """Page ``index`` of the uninterrupted pull as the first half of an interrupted one saw it, with the
+    last date_added it stored (from the manifest of the same page)."""
+    objects = pages[index].get("objects", [])
+    ids = {o["id"] for o in objects}
+    nxt = pages[index - 1].get("next") if index else None
+    manifest = coll.get_manifest(limit=1000, **({"next": nxt} if nxt else {}))
+    added = [m["date_added"] for m in manifest.get("objects", []) if m["id"] in ids]
+    return objects, max(added) if added else None
+
+
+def _minus_1us(stamp: str | None) -> str | None:
+    import datetime as dt
+
+    if stamp is None:
+        return None
+    value = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) - dt.timedelta(microseconds=1)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+if __name__ == "__main__":
+    main()
