@@ -46,20 +46,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", type=Path, default=DEFAULT_STORE)
     ap.add_argument("--validate", type=int, default=20_000, help="objects to validate (0: all)")
+    ap.add_argument("--taxii-org", default="TH-ONCB", help="whose feed the TAXII pull reads (KH-NACD: all)")
+    ap.add_argument("--no-taxii", action="store_true", help="skip the TAXII pull")
     args = ap.parse_args()
     _ensure_store(args.store)
 
     from sqlalchemy import func, select
     from stix2validator import ValidationOptions, validate_instance
-    from taxii2client.v21 import Server, as_pages
-    from tests.web.helpers import make_user, serve
 
-    from narcotrack.access.accounts import create_api_token
     from narcotrack.access.policy import principal_for
     from narcotrack.exchange.stix_export import StixExporter, write_bundle
-    from narcotrack.exchange.taxii_client import BearerAuth
     from narcotrack.store.db import make_engine, session_scope
-    from narcotrack.store.schema import Incident, User
+    from narcotrack.store.schema import Incident
     from narcotrack.store.seed import org_id
 
     engine = make_engine(f"sqlite:///{args.store}")
@@ -90,10 +88,27 @@ def main() -> None:
     rows.append(("stix2-validator", f"{len(sample):,} objects in {dt_s:.1f} s, {len(result.errors)} errors",
                  f"{len(sample) / dt_s:,.0f} objects/s"))
 
-    if not _user(engine, "bench-taxii"):
-        make_user(engine, "bench-taxii", "KH-NACD", "analyst")
+    if not args.no_taxii:
+        rows += _taxii_rows(engine, args.taxii_org)
+    _print(args.store.name, incidents, rows)
+
+
+def _taxii_rows(engine: Any, org: str) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+    from taxii2client.v21 import Server, as_pages
+    from tests.web.helpers import make_user, serve
+
+    from narcotrack.access.accounts import create_api_token
+    from narcotrack.exchange.taxii_client import BearerAuth
+    from narcotrack.store.db import session_scope
+    from narcotrack.store.schema import User
+
+    rows: list[tuple[str, str, str]] = []
+    username = f"bench-taxii-{org.lower()}"
+    if not _user(engine, username):
+        make_user(engine, username, org, "analyst" if org.startswith("KH-") else "liaison")
     with session_scope(engine) as s:
-        token = create_api_token(s, s.scalars(select(User).where(User.username == "bench-taxii")).one(), "bench")
+        token = create_api_token(s, s.scalars(select(User).where(User.username == username)).one(), "bench")
     with serve(engine) as url:
         root = Server(f"{url}/taxii2/", auth=BearerAuth(token)).api_roots[0]
         coll = next(c for c in root.collections if c.title == "Everything shared with you")
@@ -101,7 +116,7 @@ def main() -> None:
         pages = list(as_pages(coll.get_objects, per_request=1000))
         dt_s = time.perf_counter() - t0
         full = [o for page in pages for o in page.get("objects", [])]
-        rows.append(("TAXII pull, loopback", f"{len(full):,} objects, {len(pages)} pages in {dt_s:.1f} s",
+        rows.append((f"TAXII pull, loopback, {org}", f"{len(full):,} objects, {len(pages)} pages in {dt_s:.1f} s",
                      f"{len(full) / dt_s:,.0f} objects/s"))
         # Cut after half the pages, then resume from 1 µs before the last date_added stored.
         first_half, last_added = [], None
@@ -120,8 +135,11 @@ def main() -> None:
     rows.append(("TAXII cut + resume", f"{len(resumed):,} objects after the cut in {dt_s:.1f} s; records "
                  f"{len(union):,} of {len(_records(full)):,}, {again} received twice (upserted)",
                  "same set" if ok else "MISMATCH"))
+    return rows
 
-    print(f"Store: {args.store.name}, {incidents:,} incidents")
+
+def _print(store: str, incidents: int, rows: list[tuple[str, str, str]]) -> None:
+    print(f"Store: {store}, {incidents:,} incidents")
     width = max(len(r[0]) for r in rows)
     print(f"{'step':<{width}}  {'what':<70}  rate")
     for name, what, rate in rows:
