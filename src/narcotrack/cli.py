@@ -464,6 +464,10 @@ from narcotrack.cli_export import export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
 
+from narcotrack.cli_match import match_app  # noqa: E402
+
+app.add_typer(match_app, name="match")
+
 
 def main() -> None:
     app()
