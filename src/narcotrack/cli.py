@@ -65,8 +65,8 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted; nothing was committed by the interrupted step")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
+        except (typer.Exit, typer.Abort, SystemExit, typer.TyperException):
+            raise  # click reports a bad option itself, with the usage line and exit status 2
         except Exception as exc:
             if os.environ.get("NARCOTRACK_DEBUG") == "1":
                 raise
@@ -164,9 +164,21 @@ def import_(
     distribution: Annotated[
         str | None,
         typer.Option(
-            help="STIX bundles only: share the imported records this widely here (owner, domestic or "
-            "partners) instead of as the partner marked them."
+            help="Share the imported records this widely here (owner, domestic or partners): for a STIX "
+            "bundle instead of as the partner marked them; for an IDS file from --partner, by default domestic."
         ),
+    ] = None,
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            "--partner",
+            help="IDS files only: the code of the partner that sent the file, e.g. TH-ONCB. Its seizures "
+            "are stored as that partner's (owner and reporting organisation) instead of UNODC's.",
+        ),
+    ] = None,
+    marking: Annotated[
+        str | None,
+        typer.Option(help="IDS files from --partner only: the TLP marking to keep them under (default GREEN)."),
     ] = None,
 ) -> None:
     """Import seizures from a spreadsheet, or a partner's STIX 2.1 bundle, checking every row first.
@@ -177,7 +189,8 @@ def import_(
     twice (same date, place and drug, equivalent amount in another unit) are flagged, not merged.
 
     A STIX bundle (from `narcotrack export stix` on a partner's node) keeps the partner's ids, owner and
-    TLP marking; an object already held is updated only when the partner's copy is newer.
+    TLP marking; an object already held is updated only when the partner's copy is newer. An IDS file
+    from a partner (`--format ids --partner TH-ONCB`) is stored as that partner's seizures.
     """
     from narcotrack.ingest.importer import import_file
     from narcotrack.store.repo import init_store
@@ -191,11 +204,23 @@ def import_(
     engine = _engine()
     init_store(engine)
     if format == "stix" or (format == "auto" and file.suffix.lower() == ".json"):
+        if partner is not None or marking is not None:
+            raise typer.BadParameter("a STIX bundle names its owner and marking itself; --partner and --marking "
+                                     "are for IDS files", param_hint="--partner")
         _import_stix(engine, file, partial=partial, distribution=distribution)
         return
+    source = None
+    if partner is not None:
+        from narcotrack.ingest.importer import PartnerSource
+
+        source = PartnerSource(partner, marking or "GREEN", distribution or "domestic")
+    elif marking is not None or distribution is not None:
+        raise typer.BadParameter("--marking and --distribution apply to STIX bundles and to IDS files from "
+                                 "a --partner", param_hint="--partner")
     with _progress(quiet, f"importing {file.name}") as progress:
         try:
-            report = import_file(engine, file, fmt=format, partial=partial, org_code=org, progress=progress)
+            report = import_file(engine, file, fmt=format, partial=partial, org_code=org, progress=progress,
+                                 partner=source)
         except ImportRejected as exc:
             if errors_csv is not None and exc.report is not None:
                 exc.report.write_errors_csv(errors_csv)  # type: ignore[attr-defined]

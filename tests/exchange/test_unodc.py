@@ -17,14 +17,15 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from narcotrack.access.policy import Principal
+from narcotrack.access.policy import Principal, visible_filter
 from narcotrack.domain.models import IncidentIn, SeizureIn
 from narcotrack.domain.vocab import norm, vocabularies
+from narcotrack.errors import InvalidInput
 from narcotrack.exchange import unodc
 from narcotrack.exchange.unodc import ARQ_COLUMNS, IDS_COLUMNS, arq_rows, ids_rows, write_arq, write_ids
 from narcotrack.ingest import ids_format
 from narcotrack.ingest import values as V
-from narcotrack.ingest.importer import import_file
+from narcotrack.ingest.importer import PartnerSource, import_file
 from narcotrack.store.db import session_scope
 from narcotrack.store.repo import create_incident
 from narcotrack.store.schema import AuditEvent, ImportBatch, Incident, Seizure
@@ -272,6 +273,33 @@ def test_a_partners_ids_file_is_owned_by_unodc_ids_and_the_import_names_the_part
     assert rows == [(org_id("UNODC-IDS"), org_id("UNODC-IDS"), "unodc_ids", "CLEAR", "partners", org_id("TH-ONCB"))]
 
 
+def test_a_partners_ids_file_named_with_partner_is_stored_as_the_partners_seizures(
+        engine: Engine, partner_node: MakeNode, tmp_path: Path) -> None:
+    th = partner_node("TH", engine)
+    with session_scope(th) as s:
+        create_incident(s, IncidentIn(occurred_on=dt.date(2025, 2, 1), country="TH", place_text="Chiang Saen",
+                                      reporting_org="TH-ONCB", marking="GREEN", distribution="partners",
+                                      seizures=[SeizureIn(drug="yaba", quantity=2_000_000, unit="tablet")]))
+    _export_ids(th, principal(th, "TH-ONCB"), tmp_path / "th.csv")
+    source = PartnerSource("TH-ONCB", marking="AMBER", distribution="domestic")
+    report = import_file(engine, tmp_path / "th.csv", fmt="ids", partner=source)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Incident.reporting_org_id, Incident.owner_org_id, Incident.source,
+                                   Incident.marking, Incident.distribution)).all()
+    assert report.rows_imported == 1
+    assert rows == [(org_id("TH-ONCB"), org_id("TH-ONCB"), "unodc_ids", "AMBER", "domestic")]
+    # shared as asked: Cambodian agencies see it, Viet Nam does not
+    def seen_by(org: str, role: str) -> Counter[tuple[Any, ...]]:
+        return _seizures(engine, Seizure.drug, where=visible_filter(principal(engine, org, role), Incident.__table__))
+
+    assert seen_by("KH-GDCE", "analyst") == Counter({("methamphetamine_tablets",): 1})
+    assert seen_by("VN-C04", "liaison") == Counter()
+    with pytest.raises(InvalidInput, match="unknown organisation code 'XX-NONE'"):
+        import_file(engine, tmp_path / "th.csv", fmt="ids", partner=PartnerSource("XX-NONE"))
+    with pytest.raises(InvalidInput, match="unknown marking 'PINK'"):
+        PartnerSource("TH-ONCB", marking="PINK")
+
+
 # -- ARQ ---------------------------------------------------------------------------------------------------------
 # (day, country or province, sharing, [(drug as the officer writes it, quantity, unit)])
 ARQ_STORE = [
@@ -392,9 +420,12 @@ def test_the_commands_export_audit_and_say_what_they_wrote(
     assert details["arq"]["rows"] == 5 and details["arq"]["year"] == 2025 and details["arq"]["incidents"] == 3
     th = partner_node("TH", sqlite_engine)
     monkeypatch.setenv("NARCOTRACK_DATABASE_URL", th.url.render_as_string(hide_password=False))
-    r = runner.invoke(app, ["import", str(out), "--format", "ids"])
+    r = runner.invoke(app, ["import", str(out), "--format", "ids", "--partner", "KH-NACD", "--marking", "AMBER"])
     assert r.exit_code == 0, r.output
-    assert sum(_seizures(th, Seizure.id).values()) == 16
+    assert _seizures(th, Incident.owner_org_id, Incident.marking, Incident.distribution) == Counter(
+        {(org_id("KH-NACD"), "AMBER", "domestic"): 16})
+    r = runner.invoke(app, ["import", str(out), "--format", "ids", "--marking", "AMBER"])
+    assert r.exit_code == 2 and "--marking and --distribution apply" in r.output
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -103,9 +103,10 @@ def columns_for_messages() -> dict[str, str]:
 
 def validate(table: Table, positions: dict[str, int], ctx: Context) -> Iterator[Chunk]:
     builder = ChunkBuilder(merge=False, columns=columns_for_messages(), required=("place_id",))
-    org = ctx.orgs.get(norm(ORG_CODE))
+    code = ctx.owner_code or ORG_CODE
+    org = ctx.orgs.get(norm(code))
     if org is None:
-        raise InvalidInput(f"organisation {ORG_CODE} is not in the store: run `narcotrack init` first")
+        raise InvalidInput(f"organisation {code} is not in the store: run `narcotrack init` first")
     row_fn = _row_validator(positions, ctx, org[0], IdMaker())
     for row_no, cells in table.rows:
         builder.chunk.rows_read += 1
@@ -122,6 +123,8 @@ def _row_validator(pos: dict[str, int], ctx: Context, org_id: str, new_id: IdMak
     kind_c, conceal_c, transport_c = V.coder("place_kinds"), V.coder("concealment"), V.coder("transport")
     text, parse_date, parse_number, country = V.text, V.parse_date, V.parse_number, V.country
     stamp, batch = ctx.stamp, ctx.batch_id
+    marking, distribution = ctx.marking or MARKING, ctx.distribution or DISTRIBUTION
+    said = "As reported to UNODC: " if ctx.owner_code is None else f"As reported by {ctx.owner_code} in IDS form: "
     get = [pos.get(c, -1) for c in COLUMNS]
     place_ids: dict[str, str] = {}
 
@@ -258,7 +261,7 @@ def _row_validator(pos: dict[str, int], ctx: Context, org_id: str, new_id: IdMak
         if warnings:
             builder.chunk.issues.extend(warnings)
             builder.chunk.rows_warned += 1
-        narrative = ("As reported to UNODC: " + "; ".join(notes)) if notes else ""
+        narrative = (said + "; ".join(notes)) if notes else ""
         ref = hashlib.blake2b("\x1f".join(v).encode(), digest_size=12).hexdigest()
         incident_id = new_id()
         incident = (
@@ -281,8 +284,8 @@ def _row_validator(pos: dict[str, int], ctx: Context, org_id: str, new_id: IdMak
             stamp,
             stamp,
             1,
-            MARKING,
-            DISTRIBUTION,
+            marking,
+            distribution,
             org_id,
             None,
         )

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from narcotrack.ingest.readers import open_table
 from narcotrack.ingest.records import BIT, COMPARED, Chunk, Context, I, S
 from narcotrack.ingest.report import DUPLICATE, ERROR, ImportReport, Issue
 from narcotrack.ingest.writer import Stored, StoreWriter, own_reference_checks
-from narcotrack.store.schema import ImportBatch, Organisation, utcnow
+from narcotrack.store.schema import MARKINGS, ImportBatch, Organisation, utcnow
 
 Progress = Callable[[int, int | None], None]
 # (reporting organisation id, marking, distribution) of a new incident -> None when the importing user may
@@ -35,6 +36,25 @@ Progress = Callable[[int, int | None], None]
 # reason). Lets the web upload apply the sharing policy row by row.
 Authorise = Callable[[str, str, str], tuple[str, str] | None]
 _COMPARED_IDX = [(name, I[name], BIT[name]) for name in COMPARED]
+
+
+@dataclass(frozen=True)
+class PartnerSource:
+    """An IDS file sent by a partner: its seizures are the partner's, shared here as the partner asked."""
+
+    org_code: str
+    marking: str = "GREEN"
+    distribution: str = "domestic"
+
+    def __post_init__(self) -> None:
+        if self.marking not in MARKINGS:
+            raise InvalidInput(f"unknown marking {self.marking!r}: choose one of {', '.join(MARKINGS)}")
+        if self.distribution not in ("owner", "domestic", "partners"):
+            raise InvalidInput(f"unknown distribution {self.distribution!r}: choose owner, domestic or partners")
+
+    def context(self, orgs: dict[str, tuple[str, str]]) -> dict[str, str]:
+        return {"owner_code": orgs[norm(self.org_code)][1], "marking": self.marking,
+                "distribution": self.distribution}
 
 
 def import_file(
@@ -50,6 +70,7 @@ def import_file(
     chunk_rows: int = 5000,
     server_safe: bool = False,
     authorise: Authorise | None = None,
+    partner: PartnerSource | None = None,
 ) -> ImportReport:
     """Import a CSV, CSV.GZ or XLSX file in narcotrack's template or UNODC's IDS format.
 
@@ -59,7 +80,8 @@ def import_file(
     process; by default large files use one. ``server_safe`` is for a long-running server: no worker
     process, the garbage collector left running and SQLite's foreign-key checks left on, so nothing
     process- or connection-wide changes while other requests run. ``authorise`` rejects, row by row, new
-    incidents the importing user may not record (see ``Authorise``). Raises ``ImportRejected`` (with the
+    incidents the importing user may not record (see ``Authorise``). ``partner`` stores the seizures of
+    an IDS file as that partner's, under its marking and distribution (by default they are UNODC's). Raises ``ImportRejected`` (with the
     report) when rows are bad and ``partial`` is False, ``InvalidInput`` when the file cannot be read.
     """
     path = Path(path)
@@ -68,6 +90,8 @@ def import_file(
     with open_table(path, formats.accept(fmt)) as table:
         report.fmt = formats.detect(table.header, fmt, path.name)
         header, kind, total = table.header, table.kind, table.total_bytes
+    if partner is not None and report.fmt != "ids":
+        raise InvalidInput("a partner can be named only for IDS files; a partner's STIX bundle names its owner itself")
     if report.fmt == "ids":
         positions = ids_format.map_header(header, report)
     else:
@@ -97,6 +121,7 @@ def import_file(
                 total=total,
                 check_places=checks_off,
                 authorise=authorise,
+                partner=partner,
             )
             report.seconds = time.perf_counter() - started
             if report.rows_rejected and not partial:
@@ -128,8 +153,11 @@ def _run(
     total: int,
     check_places: bool,
     authorise: Authorise | None = None,
+    partner: PartnerSource | None = None,
 ) -> None:
     orgs = _organisations(conn)
+    if partner is not None and norm(partner.org_code) not in orgs:
+        raise InvalidInput(f"unknown organisation code {partner.org_code!r}: add the partner first (narcotrack orgs)")
     importer_org = None
     if org_code:
         found = orgs.get(norm(org_code))
@@ -165,7 +193,8 @@ def _run(
     )
     writer = StoreWriter(conn, batch_id, check_places=check_places)
     stamp = now.isoformat(sep=" ") if writer.pg else now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    ctx = Context(batch_id=batch_id, stamp=stamp, orgs=orgs, org_code=org_code, chunk_rows=chunk_rows)
+    ctx = Context(batch_id=batch_id, stamp=stamp, orgs=orgs, org_code=org_code, chunk_rows=chunk_rows,
+                  **(partner.context(orgs) if partner is not None else {}))
     columns = (
         ids_format.columns_for_messages()
         if report.fmt == "ids"

@@ -102,6 +102,10 @@ class Context:
     orgs: dict[str, tuple[str, str]]  # normalised code or name -> (organisation id, code)
     org_code: str | None = None
     chunk_rows: int = 5000
+    # IDS files from a partner: whose seizures they are and how they are shared here (None: UNODC's, CLEAR).
+    owner_code: str | None = None
+    marking: str | None = None
+    distribution: str | None = None
 
 
 class IdMaker:
