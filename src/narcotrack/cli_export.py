@@ -32,6 +32,18 @@ PartnerOpt = Annotated[
 ]
 
 
+WithUnodcOpt = Annotated[bool, typer.Option(
+    "--with-unodc", help="Also include the rows imported from UNODC's own IDS data (owner UNODC-IDS); "
+    "left out by default, since UNODC has them and its questionnaire would count them twice.")]
+
+
+def _unodc_owner(session: Session, include: bool) -> str | None:
+    from narcotrack.ingest.ids_format import ORG_CODE
+    from narcotrack.store.schema import Organisation
+
+    return None if include else session.scalar(select(Organisation.id).where(Organisation.code == ORG_CODE))
+
+
 class Caller:
     """Whom an export is for: the principal the policy decides by, and who is audited for it."""
 
@@ -151,6 +163,7 @@ def export_ids(
     date_to: Annotated[
         str | None, typer.Option("--to", help="Only seizures on or before this day (YYYY-MM-DD).")
     ] = None,
+    with_unodc: WithUnodcOpt = False,
 ) -> None:
     """Write the seizures the user or partner may see as a UNODC Individual Drug Seizures (IDS) file.
 
@@ -171,9 +184,11 @@ def export_ids(
         caller = Caller(session, user=user, partner=partner)
         stats = IdsStats()
         written = write_ids(out_file, ids_rows(session.connection(), caller.principal, date_from=start,
-                                               date_to=end, stats=stats))
+                                               date_to=end, stats=stats,
+                                               skip_owner=_unodc_owner(session, with_unodc)))
         caller.audit(session, "ids", {"file": out_file.name, "rows": written, "incidents": len(stats.incidents),
-                                      "from": date_from, "to": date_to, "by_drug": dict(sorted(stats.by_drug.items()))})
+                                      "from": date_from, "to": date_to, "with_unodc": with_unodc,
+                                      "by_drug": dict(sorted(stats.by_drug.items()))})
         session.commit()
     out.print(f"Wrote {written} IDS rows ({written} seizures of {len(stats.incidents)} incidents) to {out_file}.")
 
@@ -191,6 +206,7 @@ def export_arq(
     year: Annotated[
         int | None, typer.Option("--year", min=1950, max=9999, help="Only this year, e.g. 2025 (default: every year).")
     ] = None,
+    with_unodc: WithUnodcOpt = False,
 ) -> None:
     """Write annual seizure totals of what the user or partner may see, as for UNODC's Annual Report
     Questionnaire (ARQ).
@@ -208,10 +224,12 @@ def export_arq(
     with Session(engine) as session:
         caller = Caller(session, user=user, partner=partner)
         conn = session.connection()
-        rows = arq_rows(conn, caller.principal, year=year)
-        counts = arq_counts(conn, caller.principal, year=year)
+        skip = _unodc_owner(session, with_unodc)
+        rows = arq_rows(conn, caller.principal, year=year, skip_owner=skip)
+        counts = arq_counts(conn, caller.principal, year=year, skip_owner=skip)
         written = write_arq(out_file, rows)
-        caller.audit(session, "arq", {"file": out_file.name, "rows": written, "year": year, **counts})
+        caller.audit(session, "arq", {"file": out_file.name, "rows": written, "year": year,
+                                      "with_unodc": with_unodc, **counts})
         session.commit()
     years = sorted({r["Year"] for r in rows})
     span = "no dated seizures" if not years else str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"

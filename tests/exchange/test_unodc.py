@@ -401,8 +401,18 @@ def test_the_commands_export_audit_and_say_what_they_wrote(
     runner = CliRunner()
     _varied_store(sqlite_engine)
     _arq_store(sqlite_engine)
+    with session_scope(sqlite_engine) as s:  # a row of UNODC's own IDS data: not sent back unless asked for
+        create_incident(s, IncidentIn(occurred_on=dt.date(2025, 6, 1), province="Kampot", reporting_org="UNODC-IDS",
+                                      marking="CLEAR", distribution="partners",
+                                      seizures=[SeizureIn(drug="heroin", quantity=1, unit="kg")]))
     monkeypatch.setenv("NARCOTRACK_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
     out = tmp_path / "for-th.csv"
+    r = runner.invoke(app, ["export", "ids", "--out", str(tmp_path / "all.csv"), "--partner", "TH-ONCB",
+                            "--from", "2024-01-01", "--with-unodc"])
+    assert r.exit_code == 0 and "Wrote 17 IDS rows (17 seizures of 8 incidents)" in _text(r.output), r.output
+    r = runner.invoke(app, ["export", "arq", "--out", str(tmp_path / "all.json"), "--partner", "TH-ONCB",
+                            "--year", "2025", "--with-unodc"])
+    assert r.exit_code == 0 and "6 seizures of 4 incidents" in _text(r.output), r.output
     r = runner.invoke(app, ["export", "ids", "--out", str(out), "--partner", "TH-ONCB", "--from", "2024-01-01"])
     assert r.exit_code == 0, r.output
     # TH-ONCB sees the 8 seizures of _varied_store from 2024 on (not Koh Kong's AMBER domestic ones of 2023) and
@@ -414,7 +424,8 @@ def test_the_commands_export_audit_and_say_what_they_wrote(
     assert r.exit_code == 0, r.output
     assert "Wrote 5 ARQ rows (2025: 4 drugs, 5 seizures of 3 incidents)" in _text(r.output)
     with sqlite_engine.connect() as conn:
-        details = {d["format"]: d for d in conn.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export"))}
+        details = {d["format"]: d for d in conn.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")
+                                                         .order_by(AuditEvent.id))}
     assert details["ids"]["rows"] == 16 and details["ids"]["incidents"] == 7 and details["ids"]["partner"] == "TH-ONCB"
     assert details["ids"]["from"] == "2024-01-01" and details["ids"]["by_drug"]["heroin"] == 1
     assert details["arq"]["rows"] == 5 and details["arq"]["year"] == 2025 and details["arq"]["incidents"] == 3

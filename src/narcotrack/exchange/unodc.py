@@ -246,9 +246,14 @@ def _number(value: float) -> str:
 
 
 # -- what may leave ----------------------------------------------------------------------------------------
-def _visible(p: Principal, date_from: dt.date | None = None, date_to: dt.date | None = None) -> ColumnElement[bool]:
+def _visible(p: Principal, date_from: dt.date | None = None, date_to: dt.date | None = None,
+             skip_owner: str | None = None) -> ColumnElement[bool]:
+    """What ``p`` may see, never RED; ``skip_owner`` leaves out one owner's records (UNODC's own IDS rows,
+    which make no sense to send back to UNODC or to count twice in its questionnaire)."""
     i = Incident.__table__.c
     cond = and_(visible_filter(p, Incident.__table__), i.marking != "RED")
+    if skip_owner is not None:
+        cond = and_(cond, i.owner_org_id != skip_owner)
     if date_from is not None:
         cond = and_(cond, i.occurred_on >= date_from)
     if date_to is not None:
@@ -274,6 +279,7 @@ def ids_rows(
     date_to: dt.date | None = None,
     stats: IdsStats | None = None,
     chunk: int = CHUNK,
+    skip_owner: str | None = None,
 ) -> Iterator[dict[str, str]]:
     """One IDS row (column -> text) per seizure of the incidents ``principal`` may see, never RED.
 
@@ -287,7 +293,7 @@ def ids_rows(
         i.admin_division_text, i.place_kind,
     )
     base = (select(*columns).select_from(Seizure.__table__.join(Incident.__table__, s.incident_id == i.id))
-            .where(_visible(principal, date_from, date_to)))
+            .where(_visible(principal, date_from, date_to, skip_owner)))
     last: str | None = None
     while True:
         q = base if last is None else base.where(s.id > last)
@@ -334,7 +340,8 @@ def _ids_row(r: Any) -> dict[str, str]:
 
 
 # -- ARQ -------------------------------------------------------------------------------------------------------
-def arq_rows(conn: Connection, principal: Principal, year: int | None = None) -> list[dict[str, Any]]:
+def arq_rows(conn: Connection, principal: Principal, year: int | None = None,
+             skip_owner: str | None = None) -> list[dict[str, Any]]:
     """Annual aggregates of the seizures ``principal`` may see (never RED), per year, country, drug and unit.
 
     Cases counts incidents (an incident with two seizures of the drug in that unit is one case),
@@ -342,7 +349,7 @@ def arq_rows(conn: Connection, principal: Principal, year: int | None = None) ->
     narcotrack derived (None when no seizure of the row has a mass, e.g. plants). Undated seizures have
     no year and are left out (``arq_counts`` counts them). The database does the grouping."""
     s, i = Seizure.__table__.c, Incident.__table__.c
-    cond = and_(_visible(principal), _year_filter(year))
+    cond = and_(_visible(principal, skip_owner=skip_owner), _year_filter(year))
     yr = func.extract("year", i.occurred_on)
     q = (
         select(yr.label("year"), i.country, s.drug, s.unit, func.count(distinct(i.id)).label("cases"),
@@ -375,19 +382,20 @@ def _year_filter(year: int | None) -> ColumnElement[bool]:
     return and_(i.occurred_on >= dt.date(year, 1, 1), i.occurred_on <= dt.date(year, 12, 31))
 
 
-def arq_counts(conn: Connection, principal: Principal, year: int | None = None) -> dict[str, int]:
+def arq_counts(conn: Connection, principal: Principal, year: int | None = None,
+               skip_owner: str | None = None) -> dict[str, int]:
     """What ``arq_rows`` counted, in all: 'incidents' (distinct; an incident with seizures of two drugs is
     a case in two rows), 'seizures', and 'undated_seizures', visible seizures whose incident has no date
     and so no place in an annual table (0 when ``year`` is given)."""
     s, i = Seizure.__table__.c, Incident.__table__.c
     joined = Seizure.__table__.join(Incident.__table__, s.incident_id == i.id)
     q = (select(func.count(distinct(i.id)), func.count(s.id)).select_from(joined)
-         .where(_visible(principal), _year_filter(year)))
+         .where(_visible(principal, skip_owner=skip_owner), _year_filter(year)))
     incidents, seizures = conn.execute(q).one()
     undated = 0
     if year is None:
         undated = conn.scalar(select(func.count(s.id)).select_from(joined)
-                              .where(_visible(principal), i.occurred_on.is_(None))) or 0
+                              .where(_visible(principal, skip_owner=skip_owner), i.occurred_on.is_(None))) or 0
     return {"incidents": int(incidents or 0), "seizures": int(seizures or 0), "undated_seizures": int(undated)}
 
 
