@@ -208,7 +208,7 @@ def read_page(conn: Connection, p: Principal, key: bytes, coll: Collection, *, a
     after = _untoken(next_token) if next_token else None
     since = parse_time(added_after, "added_after") if added_after else None
     page, exporter = Page(), StixExporter(conn, p, key)
-    batch = max(1, size // 4)  # a record comes with about three objects it refers to
+    batch, records = max(1, size // 4), 0  # a record comes with about three objects it refers to
     while True:
         keys = _index(conn, p, coll, kinds=kinds, added_after=since, after=after, limit=batch, ids=ids)
         for k, (objects, added) in zip(keys[:batch], _groups(conn, exporter, keys[:batch]), strict=True):
@@ -217,9 +217,14 @@ def read_page(conn: Connection, p: Principal, key: bytes, coll: Collection, *, a
                 break
             page.objects += objects
             page.added += [added] * len(objects)
+            records += 1
             after = k
         else:
             if len(keys) > batch:
+                # the rest of the page, at the rate seen so far (a tenth more): records read beyond
+                # the page are built for nothing
+                per_record = len(page.objects) / max(records, 1)
+                batch = max(1, int((size - len(page.objects)) / per_record * 1.1) + 1)
                 continue
             break
         break
@@ -231,21 +236,35 @@ def read_page(conn: Connection, p: Principal, key: bytes, coll: Collection, *, a
 def _groups(conn: Connection, exporter: StixExporter,
             keys: list[tuple[dt.datetime, str, str]]) -> list[tuple[list[dict[str, Any]], str]]:
     """Per key, the objects its record brings (what it refers to, not sent before on this page; the
-    record; its relationships) and its date_added."""
+    record; its relationships) and its date_added.
+
+    The exporter is asked once per kind for all the batch's records of that kind (so each kind costs a
+    handful of queries per batch, not per run of consecutive keys), and its generators are drawn from in
+    key order, so that a shared object (an organisation, a marking, a place) goes with the first record
+    on the page that refers to it."""
+    makers = {"person": exporter.person_objects, "operation": exporter.operation_objects,
+              "incident": exporter.incident_objects}
+    rows = _rows(conn, keys)
+    streams = {kind: map(as_dict, makers[kind](list(found.values()))) for kind, found in rows.items()}
     out: list[tuple[list[dict[str, Any]], str]] = []
-    for kind, rows in _rows(conn, keys):
-        make = {"person": exporter.person_objects, "operation": exporter.operation_objects,
-                "incident": exporter.incident_objects}[kind]
+    last: dict[str, list[dict[str, Any]]] = {}  # the objects of the latest record of each kind
+    for _, kind, rid in keys:
+        row = rows.get(kind, {}).get(rid)
+        if row is None:
+            continue
         pending: list[dict[str, Any]] = []
-        done = 0
-        for obj in map(as_dict, make(rows)):
-            if obj["type"] == "relationship" and done:
-                out[-1][0].append(obj)
+        for obj in streams[kind]:
+            if obj["type"] == "relationship" and not pending and kind in last:
+                last[kind].append(obj)  # the previous record's relationships, yielded after it
                 continue
             pending.append(obj)
             if kind_of(obj) in ("individual", "grouping", "incident"):
-                out.append((pending, taxii_time(rows[done]["updated_at"])))
-                pending, done = [], done + 1
+                break
+        out.append((pending, taxii_time(row["updated_at"])))
+        last[kind] = pending
+    for kind, stream in streams.items():  # the relationships of each kind's last record
+        for obj in stream:
+            last[kind].append(obj)
     return out
 
 
@@ -253,19 +272,16 @@ def stix_type_of(kind: str) -> str:
     return {"person": "identity", "operation": "grouping", "incident": "incident"}[kind]
 
 
-def _rows(conn: Connection, keys: list[tuple[dt.datetime, str, str]]) -> list[tuple[str, list[Any]]]:
-    """The records behind the keys, in runs of one kind, in key order."""
-    runs: list[tuple[str, list[str]]] = []
+def _rows(conn: Connection, keys: list[tuple[dt.datetime, str, str]]) -> dict[str, dict[str, Any]]:
+    """The records behind the keys, per kind, in key order."""
+    wanted: dict[str, list[str]] = {}
     for _, kind, rid in keys:
-        if runs and runs[-1][0] == kind:
-            runs[-1][1].append(rid)
-        else:
-            runs.append((kind, [rid]))
-    out = []
-    for kind, ids in runs:
+        wanted.setdefault(kind, []).append(rid)
+    out: dict[str, dict[str, Any]] = {}
+    for kind, ids in wanted.items():
         t = TABLES[kind]
         found = {r["id"]: r for r in conn.execute(select(t).where(t.c.id.in_(ids))).mappings()}
-        out.append((kind, [found[i] for i in ids if i in found]))
+        out[kind] = {i: found[i] for i in ids if i in found}
     return out
 
 
