@@ -29,12 +29,12 @@ DEFAULT_STORE = ROOT / "bench" / "out" / "stix-s2.sqlite"
 RECORD_TYPES = ("incident", "grouping")
 
 
-def _ensure_store(path: Path) -> None:
+def _ensure_store(path: Path, scale: float) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     env = {"NARCOTRACK_DATABASE_URL": f"sqlite:///{path}", "PATH": str(ROOT / ".venv" / "bin")}
-    subprocess.run([str(ROOT / ".venv" / "bin" / "narcotrack"), "demo", "--years", "5", "--scale", "2.5"],
+    subprocess.run([str(ROOT / ".venv" / "bin" / "narcotrack"), "demo", "--years", "5", "--scale", str(scale)],
                    check=True, env=env)
 
 
@@ -45,13 +45,16 @@ def _records(objects: list[dict[str, Any]]) -> set[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    ap.add_argument("--scale", type=float, default=2.5, help="demo scale when the store is built (2.5: 108,171 incidents)")
     ap.add_argument("--validate", type=int, default=20_000, help="objects to validate (0: all)")
     ap.add_argument("--taxii-org", default="TH-ONCB", help="whose feed the TAXII pull reads (KH-NACD: all)")
     ap.add_argument("--no-taxii", action="store_true", help="skip the TAXII pull")
     ap.add_argument("--taxii-objects", type=int, default=100_000, help="objects to pull (0: the whole feed)")
     ap.add_argument("--no-export", action="store_true", help="skip the export and validation")
+    ap.add_argument("--medallion-objects", type=int, default=2000,
+                    help="pull the first N of the same objects from medallion, the peer server (0: skip)")
     args = ap.parse_args()
-    _ensure_store(args.store)
+    _ensure_store(args.store, args.scale)
 
     from sqlalchemy import func, select
     from stix2validator import ValidationOptions, validate_instance
@@ -92,11 +95,11 @@ def main() -> None:
                      f"{len(sample) / dt_s:,.0f} objects/s"))
 
     if not args.no_taxii:
-        rows += _taxii_rows(engine, args.taxii_org, args.taxii_objects)
+        rows += _taxii_rows(engine, args.taxii_org, args.taxii_objects, args.medallion_objects)
     _print(args.store.name, incidents, rows)
 
 
-def _taxii_rows(engine: Any, org: str, cap: int) -> list[tuple[str, str, str]]:
+def _taxii_rows(engine: Any, org: str, cap: int, peer: int) -> list[tuple[str, str, str]]:
     from sqlalchemy import select
     from taxii2client.v21 import Server
     from tests.web.helpers import make_user, serve
@@ -122,6 +125,7 @@ def _taxii_rows(engine: Any, org: str, cap: int) -> list[tuple[str, str, str]]:
         what = f"first {cap:,} objects" if cap else "whole feed"
         rows.append((f"TAXII pull, loopback, {org}, {what}",
                      f"{len(full):,} objects, {len(pages)} pages in {dt_s:.1f} s", f"{len(full) / dt_s:,.0f} objects/s"))
+        rate = len(full) / dt_s
         # Cut after half the pages, then resume from 1 µs before the last date_added stored, up to the
         # last record the uninterrupted pull received.
         first_half, last_added = [], None
@@ -139,7 +143,66 @@ def _taxii_rows(engine: Any, org: str, cap: int) -> list[tuple[str, str, str]]:
     rows.append(("TAXII cut + resume", f"{len(resumed):,} objects after the cut in {dt_s:.1f} s; records "
                  f"{len(want & union):,} of {len(want):,} (+{len(union - want)} past the end of the last page), "
                  f"{again} received twice (upserted)", "same set" if want <= union else "MISSING RECORDS"))
+    if peer:
+        rows.append(_medallion_row(full, rate, peer))
     return rows
+
+
+def _medallion_row(objects: list[dict[str, Any]], narcotrack_rate: float, sample: int) -> tuple[str, str, str]:
+    """The first ``sample`` of the same objects served by the OASIS medallion TAXII server (memory
+    backend, the reference peer) and pulled the same way: objects per second, and narcotrack's rate as a
+    ratio of it. medallion filters and dates a page by scanning the whole collection for each object, so
+    its first page costs time quadratic in the collection's size: a sample keeps the run short."""
+    import logging
+    import tempfile
+    import threading
+
+    from medallion import application_instance, set_config
+    from taxii2client.v21 import ApiRoot
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    unique = list({(o["id"], o.get("modified", o.get("created", ""))): o for o in objects}.values())[:sample]
+    added = [f"2026-01-01T00:00:00.{i:06d}Z" if i < 10**6 else f"2026-01-02T00:00:00.{i % 10**6:06d}Z"
+             for i in range(len(unique))]
+    version = [o.get("modified", o.get("created", "2026-01-01T00:00:00.000Z")) for o in unique]
+    data = {"/discovery": {"title": "medallion", "default": "http://127.0.0.1/api/", "api_roots": []},
+            "api": {"information": {"title": "bench", "versions": ["application/taxii+json;version=2.1"],
+                                    "max_content_length": 10**9},
+                    "status": [],
+                    "collections": [{"id": "8e2f4f1c-0c8f-4c9b-9a4d-1d6f3d2a7b11", "title": "bench", "can_read": True,
+                                     "can_write": False, "media_types": ["application/stix+json;version=2.1"],
+                                     "objects": [{**o, "_date_added": a} for o, a in zip(unique, added, strict=True)],
+                                     "manifest": [{"id": o["id"], "date_added": a, "version": v,
+                                                   "media_type": "application/stix+json;version=2.1"}
+                                                  for o, a, v in zip(unique, added, version, strict=True)]}]}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(data, fh)
+    config = {"users": {"bench": "bench"}, "taxii": {"max_page_size": 1000},
+              "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                          "filename": fh.name}}
+    for prop in ("users", "taxii", "backend"):
+        set_config(application_instance, prop, config)
+    from medallion import register_blueprints
+
+    if "discovery" not in application_instance.blueprints:
+        register_blueprints(application_instance)
+    server = make_server("127.0.0.1", 0, application_instance, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        root = ApiRoot(f"http://127.0.0.1:{server.server_port}/api/", user="bench", password="bench")
+        coll = root.collections[0]
+        t0 = time.perf_counter()
+        pages = _pull(coll)
+        dt_s = time.perf_counter() - t0
+    finally:
+        server.shutdown()
+        Path(fh.name).unlink()
+    n = sum(len(p.get("objects", [])) for p in pages)
+    rate = n / dt_s
+    return ("TAXII pull, loopback, medallion 3.0 (memory)", f"the first {n:,} of the same objects, {len(pages)} "
+            f"pages in {dt_s:.1f} s", f"{rate:,.0f} objects/s; narcotrack {narcotrack_rate / rate:.2f}x")
 
 
 def _pull(coll: Any, *, cap: int = 0, stop_at: str | None = None, **filters: Any) -> list[dict[str, Any]]:
