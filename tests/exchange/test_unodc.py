@@ -255,15 +255,20 @@ def test_from_and_to_keep_the_days_between(engine: Engine, tmp_path: Path) -> No
     assert Counter(r["SEIZURE_DATE"] for r in rows) == Counter({"2024-06-02": 3, "2024-11-20": 3})
 
 
-def test_a_partners_ids_file_is_owned_by_unodc_ids_and_the_import_names_the_partner(
-        engine: Engine, partner_node: MakeNode, tmp_path: Path) -> None:
-    """What docs/exchange-unodc.md says of importing a partner's IDS file with --org (ids_format as it is)."""
+def _thai_ids_file(engine: Engine, partner_node: MakeNode, path: Path) -> None:
+    """An IDS file of one Thai seizure, as the Thai node exports it for TH-ONCB."""
     th = partner_node("TH", engine)
     with session_scope(th) as s:
         create_incident(s, IncidentIn(occurred_on=dt.date(2025, 2, 1), country="TH", place_text="Chiang Saen",
                                       reporting_org="TH-ONCB", marking="GREEN", distribution="partners",
                                       seizures=[SeizureIn(drug="yaba", quantity=2_000_000, unit="tablet")]))
-    _export_ids(th, principal(th, "TH-ONCB"), tmp_path / "th.csv")
+    _export_ids(th, principal(th, "TH-ONCB"), path)
+
+
+def test_a_partners_ids_file_is_owned_by_unodc_ids_and_the_import_names_the_partner(
+        engine: Engine, partner_node: MakeNode, tmp_path: Path) -> None:
+    """What docs/exchange-unodc.md says of importing a partner's IDS file with --org (ids_format as it is)."""
+    _thai_ids_file(engine, partner_node, tmp_path / "th.csv")
     report = import_file(engine, tmp_path / "th.csv", fmt="ids", org_code="TH-ONCB")
     with engine.connect() as conn:
         rows = conn.execute(select(Incident.reporting_org_id, Incident.owner_org_id, Incident.source,
@@ -275,12 +280,7 @@ def test_a_partners_ids_file_is_owned_by_unodc_ids_and_the_import_names_the_part
 
 def test_a_partners_ids_file_named_with_partner_is_stored_as_the_partners_seizures(
         engine: Engine, partner_node: MakeNode, tmp_path: Path) -> None:
-    th = partner_node("TH", engine)
-    with session_scope(th) as s:
-        create_incident(s, IncidentIn(occurred_on=dt.date(2025, 2, 1), country="TH", place_text="Chiang Saen",
-                                      reporting_org="TH-ONCB", marking="GREEN", distribution="partners",
-                                      seizures=[SeizureIn(drug="yaba", quantity=2_000_000, unit="tablet")]))
-    _export_ids(th, principal(th, "TH-ONCB"), tmp_path / "th.csv")
+    _thai_ids_file(engine, partner_node, tmp_path / "th.csv")
     source = PartnerSource("TH-ONCB", marking="AMBER", distribution="domestic")
     report = import_file(engine, tmp_path / "th.csv", fmt="ids", partner=source)
     with engine.connect() as conn:
