@@ -22,6 +22,7 @@ from narcotrack.store.db import make_engine
 from narcotrack.store.figures import cached_dashboard_figures, cached_headline_figures
 from narcotrack.web import (
     api_incidents,
+    api_operations,
     api_orgs,
     api_persons,
     api_records,
@@ -31,6 +32,7 @@ from narcotrack.web import (
     pages_analytics,
     pages_auth,
     pages_incidents,
+    pages_operations,
     pages_orgs,
     pages_persons,
     pages_records,
@@ -117,6 +119,8 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
     app.include_router(pages_analytics.router(render))
     app.include_router(pages_persons.router(render))
     app.include_router(taxii.router())
+    app.include_router(pages_operations.router(render))  # the joint operations workspace
+    app.include_router(api_operations.router())
     for page_router in pages_records.routers(render):
         app.include_router(page_router)
     for record_router in api_records.routers():
