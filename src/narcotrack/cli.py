@@ -489,6 +489,10 @@ from narcotrack.cli_export import export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
 
+from narcotrack.cli_partners import partners_app  # noqa: E402
+
+app.add_typer(partners_app, name="partners")
+
 from narcotrack.cli_match import match_app  # noqa: E402
 
 app.add_typer(match_app, name="match")

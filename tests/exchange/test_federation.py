@@ -1,0 +1,256 @@
+"""Federation node to node: a Thai node pulls from and pushes to a Cambodian node over TAXII 2.1 on
+loopback, and both talk to the OASIS medallion server as a third-party peer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
+
+from narcotrack.cli import app
+from narcotrack.domain.models import IncidentIn, SeizureIn
+from narcotrack.errors import NotAuthenticated, NotFound
+from narcotrack.exchange.federation import (
+    Partner,
+    PartnerUnreachable,
+    add_partner,
+    get_partner,
+    list_partners,
+    pull,
+    push,
+    remove_partner,
+)
+from narcotrack.store.db import session_scope
+from narcotrack.store.repo import create_incident
+from narcotrack.store.schema import AuditEvent, Incident, PartnerNode, StixProvenance
+from narcotrack.store.seed import org_id
+from tests.exchange.conftest import KEY, export, principal
+from tests.exchange.test_stix_export import _rich_store
+from tests.exchange.test_taxii import _token
+from tests.web.helpers import serve
+from tests.web.test_access_matrix import _store
+
+
+def _partner(node: Engine, url: str, org: str, token: str, name: str = "peer") -> Partner:
+    with session_scope(node) as s:
+        return add_partner(s, name, f"{url}/taxii2/api/", org, token)[0]
+
+
+def _incident_ids(objects: list[dict[str, Any]]) -> set[str]:
+    return {o["id"] for o in objects if o["type"] == "incident"}
+
+
+def _held(node: Engine, partner_id: str | None = None) -> list[str]:
+    """STIX ids of the incidents a node holds from partners (every one once, or the list shows it)."""
+    q = select(StixProvenance.stix_id).where(StixProvenance.record_type == "incident")
+    if partner_id is not None:
+        q = q.where(StixProvenance.partner_id == partner_id)
+    with node.connect() as conn:
+        return list(conn.scalars(q))
+
+
+class _Cut(requests.Session):
+    """A connection that drops after ``pages`` object pages, as a flaky border link does."""
+
+    def __init__(self, pages: int, failures: int = 10**6) -> None:
+        super().__init__()
+        self.pages, self.failures = pages, failures
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if "/objects/" in str(url) and str(method).upper() == "GET":
+            if self.pages <= 0 and self.failures > 0:
+                self.failures -= 1
+                raise requests.ConnectionError("connection reset by peer")
+            self.pages -= 1
+        return super().request(method, url, *args, **kwargs)
+
+
+def test_a_partner_node_pulls_what_it_may_see_once_with_provenance(
+        engine: Engine, partner_node: Any, tmp_path: Path) -> None:
+    _store(engine)
+    _rich_store(engine)
+    shared = _incident_ids(export(engine, principal(engine, "TH-ONCB"), tmp_path / "th.json"))
+    token = _token(engine, "th-node", "TH-ONCB")
+    th = partner_node("TH", engine)
+    with serve(engine) as url:
+        kh = _partner(th, url, "KH-NACD", token, "kh-nacd")
+        first = pull(th, kh, limit=7)
+        again = pull(th, kh, limit=7)
+    [coll] = first.collections
+    assert coll.title == "Everything shared with you" and coll.pages > 3 and not coll.problems
+    assert first.total("created") >= len(shared) and first.collections[0].created["incident"] == len(shared)
+    held = _held(th, kh.id)
+    assert sorted(held) == sorted(shared)  # all of it, each once, and nothing RED or outside the agreements
+    assert again.total("created") == 0 and again.collections[0].resumed_from == coll.cursor
+    with th.connect() as conn:
+        owners = set(conn.scalars(select(Incident.owner_org_id)))
+        events = conn.execute(select(AuditEvent.action, AuditEvent.detail)
+                              .where(AuditEvent.action == "partner_pull")).all()
+    assert owners == {org_id("KH-NACD")}  # the partner's records stay the partner's
+    assert len(events) == 2 and events[0][1]["partner"] == "kh-nacd" and events[0][1]["pages"] == coll.pages
+
+
+def test_a_pull_cut_mid_way_resumes_without_loss_or_duplicates(
+        engine: Engine, partner_node: Any, tmp_path: Path) -> None:
+    _store(engine)
+    _rich_store(engine)
+    shared = _incident_ids(export(engine, principal(engine, "TH-ONCB"), tmp_path / "th.json"))
+    token = _token(engine, "th-node", "TH-ONCB")
+    th = partner_node("TH", engine)
+    with serve(engine) as url:
+        kh = _partner(th, url, "KH-NACD", token)
+        with pytest.raises(PartnerUnreachable, match="run the command again to resume"):
+            pull(th, kh, limit=5, session=_Cut(pages=3), retries=1, backoff=0)
+        before = _held(th, kh.id)
+        assert 0 < len(before) < len(shared)  # the cut left part of the feed stored
+        # A link that drops once more and comes back within the retries loses nothing either.
+        resumed = pull(th, kh, limit=5, session=_Cut(pages=2, failures=1), retries=2, backoff=0)
+    assert resumed.collections[0].resumed_from is not None
+    held = _held(th, kh.id)
+    assert len(held) == len(set(held)) and set(held) == shared
+    assert resumed.collections[0].created["incident"] == len(shared) - len(before)
+    with th.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Incident)) == len(shared)
+
+
+def test_a_node_pushes_its_own_records_the_partner_may_see_and_only_changes_next_time(
+        engine: Engine, partner_node: Any) -> None:
+    th = partner_node("TH", engine)
+    _rich_store(th)  # recorded on the TH node but owned by KH-NACD: not Thailand's to send
+    with session_scope(th) as s:
+        for marking, place in (("GREEN", "Nong Khai pier"), ("RED", "Chiang Saen safe house")):
+            create_incident(s, IncidentIn(occurred_on=dt.date(2025, 6, 2), country="TH", place_text=place,
+                                          reporting_org="TH-ONCB", marking=marking, distribution="partners",
+                                          seizures=[SeizureIn(drug="yaba", quantity=40_000, unit="tablet")]))
+    token = _token(engine, "th-node", "TH-ONCB")
+    with serve(engine) as url:
+        kh = _partner(th, url, "KH-NACD", token)
+        first = push(th, kh, key=KEY)
+        second = push(th, kh, key=KEY)
+    assert first.collection == "Inbox" and first.records["incident"] == 1 and not first.failures
+    assert first.successes == first.objects and first.pushed_until is not None
+    assert second.records["incident"] == 0 and second.since == first.pushed_until
+    with engine.connect() as conn:
+        places = conn.execute(select(Incident.place_text, Incident.owner_org_id)).all()
+    assert ("Nong Khai pier", org_id("TH-ONCB")) in places
+    assert all(p != "Chiang Saen safe house" for p, _ in places)  # RED never leaves
+    with th.connect() as conn:
+        events = conn.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).all()
+    assert [e["format"] for e in events] == ["taxii push", "taxii push"] and events[0]["accepted"] == first.successes
+
+
+def test_partner_directory_and_clear_errors(engine: Engine, partner_node: Any) -> None:
+    th = partner_node("TH", engine)
+    with session_scope(th) as s:
+        with pytest.raises(NotFound, match="no organisation"):
+            add_partner(s, "kh", "http://127.0.0.1:9/taxii2/api/", "XX-NONE", "t")
+        with pytest.raises(Exception, match="not an http"):
+            add_partner(s, "kh", "ftp://kh/", "KH-NACD", "t")
+        add_partner(s, "kh", "http://127.0.0.1:9/taxii2/api/", "KH-NACD", "secret-token")
+    with session_scope(th) as s:
+        [info] = list_partners(s)
+        assert info.partner.auth_kind == "bearer" and info.cursors == []
+        partner = get_partner(s, "kh")
+    with pytest.raises(PartnerUnreachable, match="could not be reached"):
+        pull(th, partner, retries=1, backoff=0)  # nothing listens on port 9
+    with serve(engine) as url:
+        with session_scope(th) as s:
+            wrong = add_partner(s, "kh", f"{url}/taxii2/api/", "KH-NACD", "not-a-token")[0]
+        with pytest.raises(NotAuthenticated, match="refused this node's credential"):
+            pull(th, wrong, retries=0)
+    with session_scope(th) as s:
+        remove_partner(s, "kh")
+    with session_scope(th) as s:
+        assert list_partners(s) == [] and s.scalar(select(PartnerNode.token)) == ""
+        with pytest.raises(Exception, match="was removed"):
+            get_partner(s, "kh")
+
+
+@contextmanager
+def _medallion(tmp_path: Path) -> Iterator[str]:
+    """The OASIS medallion TAXII 2.1 server (memory backend) with one empty read-write collection."""
+    from medallion import application_instance, register_blueprints, set_config
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    data = {"/discovery": {"title": "medallion", "default": "http://127.0.0.1/api/", "api_roots": []},
+            "api": {"information": {"title": "peer", "versions": ["application/taxii+json;version=2.1"],
+                                    "max_content_length": 10**8},
+                    "status": [],
+                    "collections": [{"id": "3e2f4f1c-0c8f-4c9b-9a4d-1d6f3d2a7b22", "title": "shared", "can_read": True,
+                                     "can_write": True, "media_types": ["application/stix+json;version=2.1"],
+                                     "objects": [], "manifest": []}]}}
+    path = tmp_path / "medallion.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    config = {"users": {"peer": "secret"}, "taxii": {"max_page_size": 100},
+              "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                          "filename": str(path)}}
+    for prop in ("users", "taxii", "backend"):
+        set_config(application_instance, prop, config)
+    if "discovery" not in application_instance.blueprints:
+        register_blueprints(application_instance)
+    server = make_server("127.0.0.1", 0, application_instance, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api/"
+    finally:
+        server.shutdown()
+
+
+def test_medallion_as_a_third_party_peer_receives_a_push_and_serves_a_pull(
+        engine: Engine, partner_node: Any, tmp_path: Path) -> None:
+    _store(engine)
+    _rich_store(engine)
+    shared = _incident_ids(export(engine, principal(engine, "TH-ONCB"), tmp_path / "th.json"))
+    th = partner_node("TH", engine)
+    with _medallion(tmp_path) as root:
+        with session_scope(engine) as s:
+            hub = add_partner(s, "hub", root, "TH-ONCB", "basic:peer:secret")[0]
+        sent = push(engine, hub, key=KEY, chunk=10)
+        with session_scope(th) as s:
+            from_hub = add_partner(s, "hub", root, "KH-NACD", "basic:peer:secret")[0]
+        got = pull(th, from_hub, limit=25)
+        again = pull(th, from_hub, limit=25)
+    assert sent.records["incident"] == len(shared) and not sent.failures and sent.requests > 1
+    assert got.collections[0].pages > 1 and not got.collections[0].problems
+    assert sorted(_held(th, from_hub.id)) == sorted(shared)
+    assert again.total("created") == 0
+
+
+def test_the_partners_commands(engine: Engine, partner_node: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _rich_store(engine)
+    token = _token(engine, "th-node", "TH-ONCB")
+    th = partner_node("TH", engine)
+    monkeypatch.setenv("NARCOTRACK_DATABASE_URL", th.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("KH_TOKEN", token)
+    runner = CliRunner()
+    with serve(engine) as url:
+        added = runner.invoke(app, ["partners", "add", "kh-nacd", "--api-root", f"{url}/taxii2/api/",
+                                    "--org", "KH-NACD", "--token-env", "KH_TOKEN"])
+        assert added.exit_code == 0, added.output
+        pulled = runner.invoke(app, ["partners", "pull", "kh-nacd", "--limit", "3"])
+        assert pulled.exit_code == 0, pulled.output
+        assert "Everything shared with you (from the start)" in pulled.output and "1 incident" in pulled.output
+        listed = runner.invoke(app, ["partners", "list"])
+        assert listed.exit_code == 0 and "credential: bearer" in listed.output and "pulled up to" in listed.output
+        assert token not in listed.output + added.output + pulled.output
+        missing = runner.invoke(app, ["partners", "pull", "nobody"])
+        assert missing.exit_code != 0 and "no partner named 'nobody'" in missing.output
+        assert "Traceback" not in missing.output
+        no_secret = runner.invoke(app, ["partners", "add", "x", "--api-root", url, "--org", "KH-NACD"])
+        assert no_secret.exit_code != 0 and "--token-env" in no_secret.output
+    down = runner.invoke(app, ["partners", "pull", "kh-nacd", "--retries", "0"])  # the node is gone now
+    assert down.exit_code == 10 and "could not be reached" in down.output and "Traceback" not in down.output
+    removed = runner.invoke(app, ["partners", "remove", "kh-nacd"])
+    assert removed.exit_code == 0 and "removed" in removed.output
