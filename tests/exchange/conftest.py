@@ -33,25 +33,31 @@ def export(engine: Engine, p: Principal, path: Path, **options: Any) -> list[dic
     return list(json.loads(path.read_text(encoding="utf-8"))["objects"])
 
 
+def make_partner_node(path: Path, template: Path, country: str, origin: Engine) -> Engine:
+    """A fresh node of ``country`` at ``path`` (a copy of the seeded ``template``) holding the sharing
+    groups of ``origin``: the same organisation directory, seen from its own country."""
+    shutil.copy(template, path)
+    node = make_engine(f"sqlite:///{path}")
+    with origin.connect() as conn:
+        groups = conn.execute(select(SharingGroup.__table__)).mappings().all()
+        members = conn.execute(select(SharingGroupMember.__table__)).mappings().all()
+    with node.begin() as conn:
+        conn.execute(update(Organisation).values(domestic=Organisation.code.startswith(f"{country}-")))
+        for g in groups:
+            conn.execute(SharingGroup.__table__.insert(), [dict(g)])
+        if members:
+            conn.execute(SharingGroupMember.__table__.insert(), [dict(m) for m in members])
+    return node
+
+
 @pytest.fixture
 def partner_node(tmp_path: Path, sqlite_template: Path) -> Iterator[Callable[[str, Engine], Engine]]:
     """make(country, origin): a fresh node of ``country`` holding the sharing groups of ``origin``."""
     made: list[Engine] = []
 
     def make(country: str, origin: Engine) -> Engine:
-        path = tmp_path / f"node-{country.lower()}.sqlite"
-        shutil.copy(sqlite_template, path)
-        node = make_engine(f"sqlite:///{path}")
+        node = make_partner_node(tmp_path / f"node-{country.lower()}.sqlite", sqlite_template, country, origin)
         made.append(node)
-        with origin.connect() as conn:
-            groups = conn.execute(select(SharingGroup.__table__)).mappings().all()
-            members = conn.execute(select(SharingGroupMember.__table__)).mappings().all()
-        with node.begin() as conn:
-            conn.execute(update(Organisation).values(domestic=Organisation.code.startswith(f"{country}-")))
-            for g in groups:
-                conn.execute(SharingGroup.__table__.insert(), [dict(g)])
-            if members:
-                conn.execute(SharingGroupMember.__table__.insert(), [dict(m) for m in members])
         return node
 
     yield make

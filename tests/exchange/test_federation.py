@@ -38,7 +38,7 @@ from tests.exchange.conftest import KEY, export, principal
 from tests.exchange.test_stix_export import _rich_store
 from tests.exchange.test_taxii import _token
 from tests.web.helpers import serve
-from tests.web.test_access_matrix import _store
+from tests.web.test_access_matrix import _client, _store
 
 
 def _partner(node: Engine, url: str, org: str, token: str, name: str = "peer") -> Partner:
@@ -98,6 +98,12 @@ def test_a_partner_node_pulls_what_it_may_see_once_with_provenance(
                               .where(AuditEvent.action == "partner_pull")).all()
     assert owners == {org_id("KH-NACD")}  # the partner's records stay the partner's
     assert len(events) == 2 and events[0][1]["partner"] == "kh-nacd" and events[0][1]["pages"] == coll.pages
+    with th.connect() as conn:
+        one = conn.execute(select(StixProvenance.record_id, StixProvenance.stix_id)
+                           .where(StixProvenance.record_type == "incident")).first()
+    assert one is not None
+    page = _client(th, "TH-ONCB", "analyst").get(f"/incidents/{one[0]}")
+    assert page.status_code == 200 and "pulled from partner node kh-nacd" in page.text and one[1] in page.text
 
 
 def test_a_pull_cut_mid_way_resumes_without_loss_or_duplicates(

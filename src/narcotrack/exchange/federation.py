@@ -43,7 +43,7 @@ from narcotrack.exchange.stix_export import StixExporter, as_dict
 from narcotrack.exchange.stix_import import import_objects
 from narcotrack.exchange.stix_read import kind_of
 from narcotrack.exchange.taxii_client import BearerAuth
-from narcotrack.store.schema import Organisation, PartnerCursor, PartnerNode, utcnow
+from narcotrack.store.schema import Organisation, PartnerCursor, PartnerNode, User, utcnow
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
 PAGE = 500  # objects asked for per page
@@ -387,8 +387,6 @@ def _pull_collection(engine: Engine, client: Client, partner: Partner, coll: Col
     token: str | None = None
     audit_org = None
     if user_id is not None:
-        from narcotrack.store.schema import User
-
         with Session(engine) as s:
             audit_org = s.scalar(select(User.org_id).where(User.id == user_id))
     while True:

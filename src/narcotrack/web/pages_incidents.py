@@ -44,6 +44,7 @@ from narcotrack.domain.places import (
 )
 from narcotrack.domain.vocab import vocabularies
 from narcotrack.errors import InvalidInput, NarcotrackError
+from narcotrack.store.provenance import provenance_of
 from narcotrack.store.queries import IncidentFilters, list_incidents, seizures_of
 from narcotrack.store.repo import get_incident, history
 from narcotrack.store.schema import (
@@ -542,6 +543,7 @@ def router(render: Render) -> APIRouter:
                 "org": session.get(Organisation, incident.reporting_org_id),
                 "operation": operation if operation is not None and can_see(p, operation) else None,
                 "group": group,
+                "provenance": provenance_of(session, "incident", incident_id),
                 "history": changes,
                 "users": users,
             }
