@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--size", type=int, default=100_000, help="synthetic records per node (default 100,000)")
     ap.add_argument("--full", action="store_true", help="also match the synthetic set over the whole cross product")
     ap.add_argument("--threshold", type=float, default=pprl.THRESHOLD, help="Dice threshold for the person schema")
+    ap.add_argument("--quick", action="store_true", help="10,000 synthetic records per node (a smoke run)")
     args = ap.parse_args(argv)
+    if args.quick and args.size == 100_000:
+        args.size = 10_000
     print(f"# machine: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)
     rows: list[dict[str, Any]] = []
     a, b, truth = febrl()

@@ -53,7 +53,12 @@ def main() -> None:
     ap.add_argument("--no-export", action="store_true", help="skip the export and validation")
     ap.add_argument("--medallion-objects", type=int, default=2000,
                     help="pull the first N of the same objects from medallion, the peer server (0: skip)")
+    ap.add_argument("--quick", action="store_true", help="a scale-0.3 store and small samples (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        if args.store == DEFAULT_STORE:
+            args.store = DEFAULT_STORE.with_name("stix-quick.sqlite")
+        args.scale, args.validate, args.taxii_objects, args.medallion_objects = 0.3, 2000, 5000, 500
     _ensure_store(args.store, args.scale)
 
     from sqlalchemy import func, select

@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["bench_import.py", "bench_demo.py", "bench_web.py", "bench_trends.py", "bench_forecast.py",
-           "bench_routes.py"]
+           "bench_routes.py", "bench_stix.py", "bench_federation.py", "bench_pprl.py"]
 FULL_ONLY = {"bench_trends.py"}  # needs the million-incident store that bench_web.py builds
 
 
