@@ -22,6 +22,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -383,56 +384,38 @@ def _pull_collection(engine: Engine, client: Client, partner: Partner, coll: Col
         params["added_after"] = _before(cursor)
     # Objects whose reference may come on a later page: stix id -> (object, page, page's first date_added,
     # the problems of its last try).
-    waiting: dict[str, tuple[dict[str, Any], int, str | None, list[Any]]] = {}
+    waiting: Waiting = {}
     token: str | None = None
     audit_org = None
     if user_id is not None:
         with Session(engine) as s:
             audit_org = s.scalar(select(User.org_id).where(User.id == user_id))
-    while True:
-        query = dict(params, **({"next": token} if token else {}))
-        body, headers = client.page(coll, query)
-        result.pages += 1
-        page_no = result.pages
-        raw = body.get("objects") or []
-        objects = [o for o in raw if isinstance(o, dict)]
-        for o in raw:
-            if not isinstance(o, dict):
-                result.problems.append(PulledProblem(page_no, "", "(object)", "not a JSON object; not stored"))
-        result.objects += len(raw)
-        first, last = _header(headers, "X-TAXII-Date-Added-First"), _header(headers, "X-TAXII-Date-Added-Last")
-        batch = [w[0] for w in waiting.values()] + objects
-        if batch:
-            imported = import_objects(engine, batch, file_name=f"TAXII pull {partner.name}: {coll.title}"[:400],
-                                      partial=True, distribution=partner.distribution, partner_id=partner.id,
-                                      user_id=user_id, org_id=audit_org)
-            for name in ("created", "updated", "unchanged", "owned_here"):
-                getattr(result, name).update(getattr(imported, name))
-            result.skipped.update(imported.not_ours)
-            by_id: dict[str, list[Any]] = {}
-            for p in imported.problems:
-                by_id.setdefault(p.stix_id, []).append(p)
-            still: dict[str, tuple[dict[str, Any], int, str | None, list[Any]]] = {}
-            page_of = {o.get("id"): o for o in objects}
-            for sid, problems in by_id.items():
-                obj, page, since = waiting[sid][:3] if sid in waiting else (page_of.get(sid, {}), page_no, first)
-                if all(p.property in REFERENCES for p in problems) and obj:
-                    still[sid] = (obj, page, since, problems)  # what it refers to may come on a later page
-                else:
-                    result.problems += [PulledProblem(page, sid, p.property, p.reason) for p in problems]
-            waiting = still
-        cursor = last or cursor
-        held = min((w[2] for w in waiting.values() if w[2]), default=None)
-        safe = min(c for c in (cursor, held) if c) if (cursor or held) else None
-        _save_cursor(engine, partner.id, coll.id, added_after=safe, add_objects=len(raw))
-        if not body.get("more"):
-            break
-        token = body.get("next")
-        if not token:  # a server without next tokens pages by added_after alone
-            if not last or params.get("added_after") == last:
+    # The next page is fetched while this one is stored: the partner's server and this node's checks and
+    # writes then run at the same time. The cursor still moves only after a page is stored.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taxii-pull")
+    ahead: Future[tuple[dict[str, Any], dict[str, str]]] | None = pool.submit(client.page, coll, dict(params))
+    try:
+        while ahead is not None:
+            body, headers = ahead.result()
+            ahead = None
+            last = _header(headers, "X-TAXII-Date-Added-Last")
+            stuck = False
+            if body.get("more"):
+                token = body.get("next")
+                if not token:  # a server without next tokens pages by added_after alone
+                    stuck = not last or params.get("added_after") == last
+                    params["added_after"] = last
+                if not stuck:
+                    ahead = pool.submit(client.page, coll, dict(params, **({"next": token} if token else {})))
+            waiting, cursor = _store_page(engine, partner, coll, result, body, headers, waiting, cursor,
+                                          user_id, audit_org)
+            if stuck:
                 raise InvalidInput(f"partner {partner.name} says more objects follow but gives neither a next "
-                                   "token nor a date_added to continue from")
-            params["added_after"] = last
+                                   "token nor a date_added to continue from; what it sent is stored")
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+        pool.shutdown(wait=True)
     for sid, (_, page, _, problems) in waiting.items():  # what they refer to never came
         result.problems += [PulledProblem(page, sid, p.property, p.reason) for p in problems]
     result.cursor = cursor
@@ -447,6 +430,49 @@ def _pull_collection(engine: Engine, client: Client, partner: Partner, coll: Col
                              "resumed_from": result.resumed_from, "cursor": cursor, **result.counts(),
                              "first_problems": [f"{p.stix_id} {p.property}: {p.reason}" for p in result.problems[:20]]})
     return result
+
+
+Waiting = dict[str, tuple[dict[str, Any], int, str | None, list[Any]]]
+
+
+def _store_page(engine: Engine, partner: Partner, coll: Collection, result: CollectionPull, body: dict[str, Any],
+                headers: dict[str, str], waiting: Waiting, cursor: str | None, user_id: str | None,
+                audit_org: str | None) -> tuple[Waiting, str | None]:
+    """Store one page (and the objects still waiting for what they refer to); save the cursor after it."""
+    result.pages += 1
+    page_no = result.pages
+    raw = body.get("objects") or []
+    objects = [o for o in raw if isinstance(o, dict)]
+    for o in raw:
+        if not isinstance(o, dict):
+            result.problems.append(PulledProblem(page_no, "", "(object)", "not a JSON object; not stored"))
+    result.objects += len(raw)
+    first, last = _header(headers, "X-TAXII-Date-Added-First"), _header(headers, "X-TAXII-Date-Added-Last")
+    batch = [w[0] for w in waiting.values()] + objects
+    if batch:
+        imported = import_objects(engine, batch, file_name=f"TAXII pull {partner.name}: {coll.title}"[:400],
+                                  partial=True, distribution=partner.distribution, partner_id=partner.id,
+                                  user_id=user_id, org_id=audit_org)
+        for name in ("created", "updated", "unchanged", "owned_here"):
+            getattr(result, name).update(getattr(imported, name))
+        result.skipped.update(imported.not_ours)
+        by_id: dict[str, list[Any]] = {}
+        for p in imported.problems:
+            by_id.setdefault(p.stix_id, []).append(p)
+        still: Waiting = {}
+        page_of = {o.get("id"): o for o in objects}
+        for sid, problems in by_id.items():
+            obj, page, since = waiting[sid][:3] if sid in waiting else (page_of.get(sid, {}), page_no, first)
+            if all(p.property in REFERENCES for p in problems) and obj:
+                still[sid] = (obj, page, since, problems)  # what it refers to may come on a later page
+            else:
+                result.problems += [PulledProblem(page, sid, p.property, p.reason) for p in problems]
+        waiting = still
+    cursor = last or cursor
+    held = min((w[2] for w in waiting.values() if w[2]), default=None)
+    safe = min(c for c in (cursor, held) if c) if (cursor or held) else None
+    _save_cursor(engine, partner.id, coll.id, added_after=safe, add_objects=len(raw))
+    return waiting, cursor
 
 
 # -- pushing ------------------------------------------------------------------------------------------------
