@@ -67,7 +67,9 @@ def main() -> None:
         incidents = int(conn.scalar(select(func.count()).select_from(Incident)) or 0)
     token = _token(kh, args.org)
     work = Path(tempfile.mkdtemp(prefix="narcotrack-federation-"))
-    template = _template(work)
+    from tests.conftest import build_template
+
+    template = build_template(work / "template.sqlite")
     rows: list[tuple[str, str, str]] = []
     country = args.receiver
 
@@ -123,7 +125,9 @@ def main() -> None:
         sample = _first_objects(api_root, token, args.medallion_objects) if args.medallion_objects else []
 
     if sample:
-        with _medallion(sample, work) as medallion_root:
+        from tests.exchange.medallion_peer import medallion
+
+        with medallion(work, sample, user="bench", password="bench") as medallion_root:
             th3, p3 = node("th-medallion", medallion_root, "basic:bench:bench")
             t0 = time.perf_counter()
             peer = pull(th3, p3, limit=args.limit)
@@ -172,19 +176,6 @@ def _token(engine: Any, org: str) -> str:
         return create_api_token(s, s.scalars(select(User).where(User.username == username)).one(), "bench")
 
 
-def _template(work: Path) -> Path:
-    from narcotrack.store.db import make_engine
-    from narcotrack.store.repo import init_store
-
-    path = work / "template.sqlite"
-    engine = make_engine(f"sqlite:///{path}")
-    init_store(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path
-
-
 @contextmanager
 def _serve(store: Path) -> Iterator[str]:
     """Cambodia's node in its own process, as a partner's node would be."""
@@ -228,49 +219,6 @@ def _pages(coll: Any, n: int) -> list[dict[str, Any]]:
             break
         nxt = page.get("next")
     return out[:n]
-
-
-@contextmanager
-def _medallion(objects: list[dict[str, Any]], work: Path) -> Iterator[str]:
-    """medallion with the objects in one read-only collection, in the order and with the dates added
-    they had on the narcotrack feed (one microsecond apart)."""
-    import json
-    import logging
-    import threading
-
-    from medallion import application_instance, register_blueprints, set_config
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    unique = list({o["id"]: o for o in objects}.values())
-    added = [f"2026-01-01T00:00:{i // 10**6:02d}.{i % 10**6:06d}Z" for i in range(len(unique))]
-    data = {"/discovery": {"title": "medallion", "default": "http://127.0.0.1/api/", "api_roots": []},
-            "api": {"information": {"title": "bench", "versions": ["application/taxii+json;version=2.1"],
-                                    "max_content_length": 10**9},
-                    "status": [],
-                    "collections": [{"id": "8e2f4f1c-0c8f-4c9b-9a4d-1d6f3d2a7b11", "title": "bench", "can_read": True,
-                                     "can_write": False, "media_types": ["application/stix+json;version=2.1"],
-                                     "objects": [{**o, "_date_added": a} for o, a in zip(unique, added, strict=True)],
-                                     "manifest": [{"id": o["id"], "date_added": a,
-                                                   "version": o.get("modified", o.get("created")),
-                                                   "media_type": "application/stix+json;version=2.1"}
-                                                  for o, a in zip(unique, added, strict=True)]}]}}
-    path = work / "medallion.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    config = {"users": {"bench": "bench"}, "taxii": {"max_page_size": 1000},
-              "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                          "filename": str(path)}}
-    for prop in ("users", "taxii", "backend"):
-        set_config(application_instance, prop, config)
-    if "discovery" not in application_instance.blueprints:
-        register_blueprints(application_instance)
-    server = make_server("127.0.0.1", 0, application_instance, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/api/"
-    finally:
-        server.shutdown()
 
 
 if __name__ == "__main__":

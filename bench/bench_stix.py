@@ -158,52 +158,18 @@ def _medallion_row(objects: list[dict[str, Any]], narcotrack_rate: float, sample
     backend, the reference peer) and pulled the same way: objects per second, and narcotrack's rate as a
     ratio of it. medallion filters and dates a page by scanning the whole collection for each object, so
     its first page costs time quadratic in the collection's size: a sample keeps the run short."""
-    import logging
     import tempfile
-    import threading
 
-    from medallion import application_instance, set_config
     from taxii2client.v21 import ApiRoot
-    from werkzeug.serving import make_server
+    from tests.exchange.medallion_peer import medallion
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    unique = list({(o["id"], o.get("modified", o.get("created", ""))): o for o in objects}.values())[:sample]
-    added = [f"2026-01-01T00:00:00.{i:06d}Z" if i < 10**6 else f"2026-01-02T00:00:00.{i % 10**6:06d}Z"
-             for i in range(len(unique))]
-    version = [o.get("modified", o.get("created", "2026-01-01T00:00:00.000Z")) for o in unique]
-    data = {"/discovery": {"title": "medallion", "default": "http://127.0.0.1/api/", "api_roots": []},
-            "api": {"information": {"title": "bench", "versions": ["application/taxii+json;version=2.1"],
-                                    "max_content_length": 10**9},
-                    "status": [],
-                    "collections": [{"id": "8e2f4f1c-0c8f-4c9b-9a4d-1d6f3d2a7b11", "title": "bench", "can_read": True,
-                                     "can_write": False, "media_types": ["application/stix+json;version=2.1"],
-                                     "objects": [{**o, "_date_added": a} for o, a in zip(unique, added, strict=True)],
-                                     "manifest": [{"id": o["id"], "date_added": a, "version": v,
-                                                   "media_type": "application/stix+json;version=2.1"}
-                                                  for o, a, v in zip(unique, added, version, strict=True)]}]}}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(data, fh)
-    config = {"users": {"bench": "bench"}, "taxii": {"max_page_size": 1000},
-              "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                          "filename": fh.name}}
-    for prop in ("users", "taxii", "backend"):
-        set_config(application_instance, prop, config)
-    from medallion import register_blueprints
-
-    if "discovery" not in application_instance.blueprints:
-        register_blueprints(application_instance)
-    server = make_server("127.0.0.1", 0, application_instance, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        root = ApiRoot(f"http://127.0.0.1:{server.server_port}/api/", user="bench", password="bench")
+    unique = list({o["id"]: o for o in objects}.values())[:sample]
+    with medallion(Path(tempfile.mkdtemp()), unique, user="bench", password="bench") as api_root:
+        root = ApiRoot(api_root, user="bench", password="bench")
         coll = root.collections[0]
         t0 = time.perf_counter()
         pages = _pull(coll)
         dt_s = time.perf_counter() - t0
-    finally:
-        server.shutdown()
-        Path(fh.name).unlink()
     n = sum(len(p.get("objects", [])) for p in pages)
     rate = n / dt_s
     return ("TAXII pull, loopback, medallion 3.0 (memory)", f"the first {n:,} of the same objects, {len(pages)} "

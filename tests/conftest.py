@@ -51,7 +51,11 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated and seeded SQLite store, built once and copied for each test."""
-    path = tmp_path_factory.mktemp("template") / "narcotrack.sqlite"
+    return build_template(tmp_path_factory.mktemp("template") / "narcotrack.sqlite")
+
+
+def build_template(path: Path) -> Path:
+    """Migrate and seed a SQLite store at ``path``, checkpointed so that copying the file copies it all."""
     engine = make_engine(f"sqlite:///{path}")
     init_store(engine)
     with engine.connect() as conn:

@@ -4,11 +4,6 @@ loopback, and both talk to the OASIS medallion server as a third-party peer."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +30,7 @@ from narcotrack.store.repo import create_incident
 from narcotrack.store.schema import AuditEvent, Incident, PartnerNode, StixProvenance
 from narcotrack.store.seed import org_id
 from tests.exchange.conftest import KEY, export, principal
+from tests.exchange.medallion_peer import medallion
 from tests.exchange.test_stix_export import _rich_store
 from tests.exchange.test_taxii import _token
 from tests.web.helpers import serve
@@ -75,13 +71,18 @@ class _Cut(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def test_a_partner_node_pulls_what_it_may_see_once_with_provenance(
-        engine: Engine, partner_node: Any, tmp_path: Path) -> None:
+def _kh_and_th(engine: Engine, partner_node: Any, tmp_path: Path) -> tuple[set[str], str, Engine]:
+    """Cambodia's store with records of every sharing; the incidents TH-ONCB may see, a token of the Thai
+    node's account on it, and a fresh Thai node."""
     _store(engine)
     _rich_store(engine)
     shared = _incident_ids(export(engine, principal(engine, "TH-ONCB"), tmp_path / "th.json"))
-    token = _token(engine, "th-node", "TH-ONCB")
-    th = partner_node("TH", engine)
+    return shared, _token(engine, "th-node", "TH-ONCB"), partner_node("TH", engine)
+
+
+def test_a_partner_node_pulls_what_it_may_see_once_with_provenance(
+        engine: Engine, partner_node: Any, tmp_path: Path) -> None:
+    shared, token, th = _kh_and_th(engine, partner_node, tmp_path)
     with serve(engine) as url:
         kh = _partner(th, url, "KH-NACD", token, "kh-nacd")
         first = pull(th, kh, limit=7)
@@ -108,11 +109,7 @@ def test_a_partner_node_pulls_what_it_may_see_once_with_provenance(
 
 def test_a_pull_cut_mid_way_resumes_without_loss_or_duplicates(
         engine: Engine, partner_node: Any, tmp_path: Path) -> None:
-    _store(engine)
-    _rich_store(engine)
-    shared = _incident_ids(export(engine, principal(engine, "TH-ONCB"), tmp_path / "th.json"))
-    token = _token(engine, "th-node", "TH-ONCB")
-    th = partner_node("TH", engine)
+    shared, token, th = _kh_and_th(engine, partner_node, tmp_path)
     with serve(engine) as url:
         kh = _partner(th, url, "KH-NACD", token)
         with pytest.raises(PartnerUnreachable, match="run the command again to resume"):
@@ -182,45 +179,10 @@ def test_partner_directory_and_clear_errors(engine: Engine, partner_node: Any) -
             get_partner(s, "kh")
 
 
-@contextmanager
-def _medallion(tmp_path: Path) -> Iterator[str]:
-    """The OASIS medallion TAXII 2.1 server (memory backend) with one empty read-write collection."""
-    from medallion import application_instance, register_blueprints, set_config
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    data = {"/discovery": {"title": "medallion", "default": "http://127.0.0.1/api/", "api_roots": []},
-            "api": {"information": {"title": "peer", "versions": ["application/taxii+json;version=2.1"],
-                                    "max_content_length": 10**8},
-                    "status": [],
-                    "collections": [{"id": "3e2f4f1c-0c8f-4c9b-9a4d-1d6f3d2a7b22", "title": "shared", "can_read": True,
-                                     "can_write": True, "media_types": ["application/stix+json;version=2.1"],
-                                     "objects": [], "manifest": []}]}}
-    path = tmp_path / "medallion.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    config = {"users": {"peer": "secret"}, "taxii": {"max_page_size": 100},
-              "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                          "filename": str(path)}}
-    for prop in ("users", "taxii", "backend"):
-        set_config(application_instance, prop, config)
-    if "discovery" not in application_instance.blueprints:
-        register_blueprints(application_instance)
-    server = make_server("127.0.0.1", 0, application_instance, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/api/"
-    finally:
-        server.shutdown()
-
-
 def test_medallion_as_a_third_party_peer_receives_a_push_and_serves_a_pull(
         engine: Engine, partner_node: Any, tmp_path: Path) -> None:
-    _store(engine)
-    _rich_store(engine)
-    shared = _incident_ids(export(engine, principal(engine, "TH-ONCB"), tmp_path / "th.json"))
-    th = partner_node("TH", engine)
-    with _medallion(tmp_path) as root:
+    shared, _, th = _kh_and_th(engine, partner_node, tmp_path)
+    with medallion(tmp_path, writable=True, page_size=100) as root:
         with session_scope(engine) as s:
             hub = add_partner(s, "hub", root, "TH-ONCB", "basic:peer:secret")[0]
         sent = push(engine, hub, key=KEY, chunk=10)
