@@ -85,7 +85,8 @@ def partners_add(
 ) -> None:
     """Register a partner's TAXII 2.1 server, or change one already registered (same name).
 
-    The credential is stored in this node's store and never printed; `partners list` shows only its kind.
+    The credential is stored sealed under this node's credential key (NARCOTRACK_CREDENTIAL_KEY or
+    credential.key in the data folder) and never printed; `partners list` shows only its kind.
     Adding a partner fetches nothing: run `narcotrack partners pull NAME` next.
     """
     from narcotrack.cli import _engine

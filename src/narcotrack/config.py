@@ -42,6 +42,23 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
+    # Key that seals the credentials this node holds for its partners' servers (a Fernet key, urlsafe
+    # base64 of 32 bytes). Set it on servers and keep it apart from database backups; without it a random
+    # key is kept in the data folder. Losing it means adding each partner again.
+    credential_key: str | None = None
+
+    def credential_key_bytes(self) -> bytes:
+        if self.credential_key:
+            return self.credential_key.encode()
+        path = self.data_dir / "credential.key"
+        if not path.exists():
+            from cryptography.fernet import Fernet
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_bytes(Fernet.generate_key())
+        return path.read_bytes().strip()
+
     def totp_role_set(self) -> frozenset[str]:
         return frozenset(r.strip() for r in self.totp_roles.split(",") if r.strip())
 

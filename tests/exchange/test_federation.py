@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from narcotrack.cli import app
 from narcotrack.domain.models import IncidentIn, SeizureIn
-from narcotrack.errors import NotAuthenticated, NotFound
+from narcotrack.errors import ConfigError, NotAuthenticated, NotFound
 from narcotrack.exchange.federation import (
     Partner,
     PartnerUnreachable,
@@ -164,6 +165,13 @@ def test_partner_directory_and_clear_errors(engine: Engine, partner_node: Any) -
         [info] = list_partners(s)
         assert info.partner.auth_kind == "bearer" and info.cursors == []
         partner = get_partner(s, "kh")
+        assert partner.token == "secret-token"
+        stored = s.scalar(select(PartnerNode.token))
+        assert stored is not None and stored.startswith("fernet:") and "secret-token" not in stored  # sealed
+        other = Fernet.generate_key()
+        with pytest.raises(ConfigError, match="another credential key"):
+            get_partner(s, "kh", key=other)
+        assert list_partners(s, key=other)[0].partner.auth_kind.startswith("unreadable")
     with pytest.raises(PartnerUnreachable, match="could not be reached"):
         pull(th, partner, retries=1, backoff=0)  # nothing listens on port 9
     with serve(engine) as url:
