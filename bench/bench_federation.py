@@ -58,7 +58,8 @@ def main() -> None:
 
     from sqlalchemy import func, select
 
-    from narcotrack.exchange.federation import PartnerUnreachable, add_partner, pull
+    from narcotrack.exchange.federation import PartnerUnreachable, pull
+    from narcotrack.exchange.partners import add_partner
     from narcotrack.store.db import make_engine, session_scope
     from narcotrack.store.schema import Incident, StixProvenance
 

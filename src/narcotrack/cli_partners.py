@@ -1,6 +1,6 @@
 """`narcotrack partners ...`: the partners' TAXII servers this node pulls from and pushes to.
 
-The logic is in ``narcotrack.exchange.federation``; these commands only read options, print reports and
+The logic is in ``narcotrack.exchange.partners`` and ``narcotrack.exchange.federation``; these commands only read options, print reports and
 map errors (through ``handle_errors``) to one line and an exit status.
 """
 
@@ -90,7 +90,7 @@ def partners_add(
     Adding a partner fetches nothing: run `narcotrack partners pull NAME` next.
     """
     from narcotrack.cli import _engine
-    from narcotrack.exchange.federation import add_partner
+    from narcotrack.exchange.partners import add_partner
     from narcotrack.store.db import session_scope
 
     secret = _secret(token_env, token)
@@ -110,7 +110,7 @@ def partners_list(
     """List the partners: address, organisation, kind of credential and how far each collection was pulled
     (the cursor a pull resumes from) and pushed."""
     from narcotrack.cli import _engine
-    from narcotrack.exchange.federation import list_partners
+    from narcotrack.exchange.partners import list_partners
 
     with Session(_engine()) as session:
         infos = list_partners(session, include_removed=removed)
@@ -152,7 +152,8 @@ def partners_pull(
     report lists them), 10 when the partner cannot be reached.
     """
     from narcotrack.cli import _engine
-    from narcotrack.exchange.federation import get_partner, pull
+    from narcotrack.exchange.federation import pull
+    from narcotrack.exchange.partners import get_partner
 
     engine = _engine()
     with Session(engine) as session:
@@ -182,7 +183,8 @@ def partners_push(
     refused, 10 when the partner cannot be reached.
     """
     from narcotrack.cli import _engine
-    from narcotrack.exchange.federation import get_partner, push
+    from narcotrack.exchange.federation import push
+    from narcotrack.exchange.partners import get_partner
 
     engine = _engine()
     with Session(engine) as session:
@@ -203,7 +205,7 @@ def partners_remove(name: NameArg, user: UserOpt = None) -> None:
     and the pulls resume from the old cursor.
     """
     from narcotrack.cli import _engine
-    from narcotrack.exchange.federation import remove_partner
+    from narcotrack.exchange.partners import remove_partner
     from narcotrack.store.db import session_scope
 
     with session_scope(_engine()) as session:

@@ -16,16 +16,8 @@ from typer.testing import CliRunner
 from narcotrack.cli import app
 from narcotrack.domain.models import IncidentIn, SeizureIn
 from narcotrack.errors import ConfigError, NotAuthenticated, NotFound
-from narcotrack.exchange.federation import (
-    Partner,
-    PartnerUnreachable,
-    add_partner,
-    get_partner,
-    list_partners,
-    pull,
-    push,
-    remove_partner,
-)
+from narcotrack.exchange.federation import PartnerUnreachable, pull, push
+from narcotrack.exchange.partners import Partner, add_partner, get_partner, list_partners, remove_partner
 from narcotrack.store.db import session_scope
 from narcotrack.store.repo import create_incident
 from narcotrack.store.schema import AuditEvent, Incident, PartnerNode, StixProvenance
@@ -104,8 +96,15 @@ def test_a_partner_node_pulls_what_it_may_see_once_with_provenance(
         one = conn.execute(select(StixProvenance.record_id, StixProvenance.stix_id)
                            .where(StixProvenance.record_type == "incident")).first()
     assert one is not None
-    page = _client(th, "TH-ONCB", "analyst").get(f"/incidents/{one[0]}")
+    analyst = _client(th, "TH-ONCB", "analyst")
+    page = analyst.get(f"/incidents/{one[0]}")
     assert page.status_code == 200 and "pulled from partner node kh-nacd" in page.text and one[1] in page.text
+    assert analyst.get("/admin/partners").status_code == 403
+    admin = _client(th, "TH-ONCB", "admin").get("/admin/partners")
+    assert admin.status_code == 200 and 'data-partner="kh-nacd"' in admin.text
+    last_pull = again.collections[0].objects  # the newest pull is the one shown
+    assert f"{last_pull:,} objects, 0 not stored" in admin.text and token not in admin.text
+    assert "never" in admin.text  # no push yet
 
 
 def test_a_pull_cut_mid_way_resumes_without_loss_or_duplicates(

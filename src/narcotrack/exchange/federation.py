@@ -1,7 +1,7 @@
 """Federation: pull from and push to partners' TAXII 2.1 servers (other narcotrack nodes, MISP, medallion).
 
-Nations federate: each node owns its data and fetches what partners share with it. A partner is a row
-(``PartnerNode``): its API root, the organisation it speaks for and the credential this node presents.
+Nations federate: each node owns its data and fetches what partners share with it. Partners are the rows
+of the directory in ``narcotrack.exchange.partners``.
 
 A pull walks each readable collection page by page from the stored cursor, stores every page through
 ``import_objects`` (upsert by STIX id, so a page fetched twice changes nothing) and commits the cursor after
@@ -35,11 +35,8 @@ from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import ApiRoot, Collection
 
 from narcotrack.access.audit import record_event
-from narcotrack.access.policy import DISTRIBUTION_RANK, principal_for
-from narcotrack.access.sealed import seal, unseal
-from narcotrack.domain.ids import uuid7
+from narcotrack.access.policy import principal_for
 from narcotrack.errors import (
-    ConfigError,
     Forbidden,
     InvalidInput,
     NarcotrackError,
@@ -48,11 +45,11 @@ from narcotrack.errors import (
 )
 from narcotrack.exchange import stix_map
 from narcotrack.exchange.ids import stix_uuid
+from narcotrack.exchange.partners import Partner, auth_for
 from narcotrack.exchange.stix_export import StixExporter, as_dict
 from narcotrack.exchange.stix_import import import_objects
 from narcotrack.exchange.stix_read import kind_of
-from narcotrack.exchange.taxii_client import BearerAuth
-from narcotrack.store.schema import Organisation, PartnerCursor, PartnerNode, User, utcnow
+from narcotrack.store.schema import Organisation, PartnerCursor, User, utcnow
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
 PAGE = 500  # objects asked for per page
@@ -69,133 +66,6 @@ class PartnerUnreachable(NarcotrackError):
 
     exit_code = 10
     http_status = 502
-
-
-@dataclass(frozen=True)
-class Partner:
-    """A partner node as stored, detached from any session."""
-
-    id: str
-    name: str
-    org_id: str
-    org_code: str
-    api_root: str
-    token: str
-    distribution: str
-    active: bool
-    readable: bool = True  # False when the stored credential was sealed under another key
-
-    @property
-    def auth_kind(self) -> str:
-        if not self.readable:
-            return "unreadable (sealed under another credential key)"
-        return "basic" if self.token.startswith("basic:") else "bearer" if self.token else "none"
-
-
-def auth_for(token: str) -> requests.auth.AuthBase | None:
-    """``basic:USER:PASSWORD`` is HTTP Basic (medallion, some MISP set-ups); anything else is an API token
-    sent as ``Authorization: Bearer`` (narcotrack nodes)."""
-    if token.startswith("basic:"):
-        user, sep, password = token[len("basic:"):].partition(":")
-        if not sep or not user:
-            raise InvalidInput("a Basic credential is written basic:USER:PASSWORD")
-        return requests.auth.HTTPBasicAuth(user, password)
-    return BearerAuth(token) if token else None
-
-
-def _key(key: bytes | None) -> bytes:
-    if key is not None:
-        return key
-    from narcotrack.config import get_settings
-
-    return get_settings().credential_key_bytes()
-
-
-def _partner(row: PartnerNode, code: str, key: bytes, *, strict: bool = True) -> Partner:
-    """The partner with its credential unsealed; ``strict=False`` tolerates one sealed under another key
-    (for listing), which cannot then be used."""
-    try:
-        token, readable = unseal(row.token, key, what=f"partner {row.name}"), True
-    except ConfigError:
-        if strict:
-            raise
-        token, readable = "", False
-    return Partner(row.id, row.name, row.org_id, code, row.api_root, token, row.distribution, row.active, readable)
-
-
-# -- the partner directory ------------------------------------------------------------------------------------
-def add_partner(session: Session, name: str, api_root: str, org_code: str, token: str,
-                distribution: str = "domestic", *, user_id: str | None = None,
-                key: bytes | None = None) -> tuple[Partner, bool]:
-    """Add a partner, or update (and reactivate) the one of that name; returns it and whether it is new.
-    The credential is stored sealed under this node's credential key (``narcotrack.access.sealed``)."""
-    name = name.strip()
-    if not name or len(name) > 80:
-        raise InvalidInput("a partner's name is 1 to 80 characters, e.g. th-oncb")
-    if not api_root.startswith(("http://", "https://")):
-        raise InvalidInput(f"the API root {api_root!r} is not an http(s) address, e.g. https://th.example/taxii2/api/")
-    if distribution not in DISTRIBUTION_RANK or distribution == "group":
-        raise InvalidInput(f"distribution must be owner, domestic or partners, not {distribution!r}")
-    auth_for(token)  # a malformed credential fails now, not at the first pull
-    org = session.scalar(select(Organisation).where(Organisation.code == org_code))
-    if org is None:
-        raise NotFound(f"no organisation with code {org_code!r}")
-    row = session.scalar(select(PartnerNode).where(PartnerNode.name == name))
-    created = row is None
-    if row is None:
-        row = PartnerNode(id=uuid7(), name=name)
-        session.add(row)
-    sealed = seal(token, _key(key))
-    if len(sealed) > 400:
-        raise InvalidInput("the credential is too long to store (at most about 250 characters)")
-    row.org_id, row.api_root, row.token, row.distribution, row.active = org.id, api_root, sealed, distribution, True
-    session.flush()
-    record_event(session.connection(), "partner_added" if created else "partner_updated", user_id=user_id,
-                 org_id=org.id, record_type="partner_node", record_id=row.id,
-                 detail={"partner": name, "api_root": api_root, "org": org_code, "distribution": distribution,
-                         "auth": _partner(row, org_code, _key(key)).auth_kind})
-    return _partner(row, org_code, _key(key)), created
-
-
-def get_partner(session: Session, name: str, *, key: bytes | None = None) -> Partner:
-    row = session.execute(select(PartnerNode, Organisation.code).join(Organisation, Organisation.id == PartnerNode.org_id)
-                          .where(PartnerNode.name == name)).first()
-    if row is None:
-        raise NotFound(f"no partner named {name!r} (see narcotrack partners list)")
-    if not row[0].active:
-        raise InvalidInput(f"partner {name!r} was removed; add it again to use it")
-    return _partner(row[0], row[1], _key(key))
-
-
-@dataclass
-class PartnerInfo:
-    partner: Partner
-    cursors: list[PartnerCursor]
-
-
-def list_partners(session: Session, *, include_removed: bool = False, key: bytes | None = None) -> list[PartnerInfo]:
-    q = select(PartnerNode, Organisation.code).join(Organisation, Organisation.id == PartnerNode.org_id)
-    if not include_removed:
-        q = q.where(PartnerNode.active.is_(True))
-    out = []
-    for row, code in session.execute(q.order_by(PartnerNode.name)):
-        cursors = session.scalars(select(PartnerCursor).where(PartnerCursor.partner_id == row.id)
-                                  .order_by(PartnerCursor.collection_id)).all()
-        out.append(PartnerInfo(_partner(row, code, _key(key), strict=False), list(cursors)))
-    return out
-
-
-def remove_partner(session: Session, name: str, *, user_id: str | None = None) -> Partner:
-    """Deactivate a partner: records pulled from it keep their provenance; its credential is erased."""
-    row = session.execute(select(PartnerNode, Organisation.code).join(Organisation, Organisation.id == PartnerNode.org_id)
-                          .where(PartnerNode.name == name, PartnerNode.active.is_(True))).first()
-    if row is None:
-        raise NotFound(f"no partner named {name!r} (see narcotrack partners list)")
-    partner = _partner(row[0], row[1], b"", strict=False)  # its credential is not needed to remove it
-    session.execute(update(PartnerNode).where(PartnerNode.id == partner.id).values(active=False, token=""))
-    record_event(session.connection(), "partner_removed", user_id=user_id, org_id=partner.org_id,
-                 record_type="partner_node", record_id=partner.id, detail={"partner": name})
-    return partner
 
 
 # -- talking to the partner -----------------------------------------------------------------------------------

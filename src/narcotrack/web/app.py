@@ -34,6 +34,7 @@ from narcotrack.web import (
     pages_incidents,
     pages_operations,
     pages_orgs,
+    pages_partners,
     pages_persons,
     pages_records,
     pages_releases,
@@ -107,6 +108,7 @@ def create_app(engine: Engine | None = None, *, demo: bool = False, settings: Se
     app.include_router(pages_auth.router(render))
     app.include_router(pages_upload.router(render))
     app.include_router(pages_admin.router(render))
+    app.include_router(pages_partners.router(render))
     app.include_router(export.router())  # before the incident routes: /export.csv is not an id
     app.include_router(api_incidents.router())
     app.include_router(api_persons.router())
