@@ -69,14 +69,13 @@ def main() -> None:
     token = _token(kh, args.org)
     work = Path(tempfile.mkdtemp(prefix="narcotrack-federation-"))
     from tests.conftest import build_template
+    from tests.exchange.conftest import CutSession, make_partner_node
 
     template = build_template(work / "template.sqlite")
     rows: list[tuple[str, str, str]] = []
     country = args.receiver
 
     def node(name: str, api_root: str, secret: str) -> tuple[Any, Any]:
-        from tests.exchange.conftest import make_partner_node
-
         engine = make_partner_node(work / f"{name}.sqlite", template, country, kh)
         with session_scope(engine) as s:
             partner = add_partner(s, "kh", api_root, "KH-NACD", secret)[0]
@@ -101,7 +100,7 @@ def main() -> None:
         rate = c.objects / took
 
         th2, p2 = node("th-cut", api_root, token)
-        session = _Cut(c.pages // 2)
+        session = CutSession(c.pages // 2)
         t0 = time.perf_counter()
         cut = False
         try:
@@ -143,21 +142,6 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, what, value in rows:
         print(f"{name:<{width}}  {what}  |  {value}")
-
-
-class _Cut(requests.Session):
-    """Drops the connection for good after ``pages`` object pages."""
-
-    def __init__(self, pages: int) -> None:
-        super().__init__()
-        self.pages = pages
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        if "/objects/" in str(url):
-            if self.pages <= 0:
-                raise requests.ConnectionError("connection reset by peer")
-            self.pages -= 1
-        return super().request(method, url, *args, **kwargs)
 
 
 def _token(engine: Any, org: str) -> str:

@@ -70,21 +70,18 @@ class _Run:
     """An engine, the caller's visibility filter and, with --user, the user to audit the run for."""
 
     def __init__(self, username: str | None) -> None:
-        from sqlalchemy import select
         from sqlalchemy.orm import Session
 
+        from narcotrack.access.accounts import active_user
         from narcotrack.access.policy import principal_for, visible_filter
         from narcotrack.cli import _engine
-        from narcotrack.store.schema import User
 
         self.engine = _engine()
         self.user: Any = None
         self.visible: Any = None
         if username:
             with Session(self.engine) as session:
-                user = session.scalar(select(User).where(User.username == username))
-                if user is None or not user.active:
-                    raise InvalidInput(f"no active user named {username!r}")
+                user = active_user(session, username)
                 principal = principal_for(session, org_id=user.org_id, role=user.role, user_id=user.id)
             self.user = user
             self.visible = functools.partial(visible_filter, principal)

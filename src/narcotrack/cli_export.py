@@ -48,16 +48,15 @@ class Caller:
     """Whom an export is for: the principal the policy decides by, and who is audited for it."""
 
     def __init__(self, session: Session, *, user: str | None, partner: str | None) -> None:
+        from narcotrack.access.accounts import active_user
         from narcotrack.access.policy import check_may_export, principal_for
-        from narcotrack.store.schema import Organisation, User
+        from narcotrack.store.schema import Organisation
 
         if (user is None) == (partner is None):
             raise InvalidInput("say whom the export is for: give --user NAME or --partner ORG_CODE (one of them)")
         self.user_id: str | None = None
         if user is not None:
-            row = session.scalar(select(User).where(User.username == user))
-            if row is None or not row.active:
-                raise InvalidInput(f"no active user named {user!r}")
+            row = active_user(session, user)
             self.user_id, self.org_id, role = row.id, row.org_id, row.role
         else:
             org = session.scalar(select(Organisation).where(Organisation.code == partner))

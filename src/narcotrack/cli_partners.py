@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from narcotrack.errors import InvalidInput
@@ -41,14 +40,9 @@ def _handled(func: Any) -> Any:
 
 
 def _user_id(session: Session, username: str | None) -> str | None:
-    from narcotrack.store.schema import User
+    from narcotrack.access.accounts import active_user
 
-    if username is None:
-        return None
-    row = session.scalar(select(User).where(User.username == username))
-    if row is None or not row.active:
-        raise InvalidInput(f"no active user named {username!r}")
-    return row.id
+    return None if username is None else active_user(session, username).id
 
 
 def _secret(token_env: str | None, token: str | None) -> str:
@@ -209,5 +203,5 @@ def partners_remove(name: NameArg, user: UserOpt = None) -> None:
     from narcotrack.store.db import session_scope
 
     with session_scope(_engine()) as session:
-        partner = remove_partner(session, name, user_id=_user_id(session, user))
-    out.print(f"partner {partner.name} removed; its records and cursors are kept", highlight=False)
+        remove_partner(session, name, user_id=_user_id(session, user))
+    out.print(f"partner {name} removed; its records and cursors are kept", highlight=False)

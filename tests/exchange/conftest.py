@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import Engine, select, update
 
 from narcotrack.access.policy import Principal, principal_for
@@ -63,3 +64,20 @@ def partner_node(tmp_path: Path, sqlite_template: Path) -> Iterator[Callable[[st
     yield make
     for node in made:
         node.dispose()
+
+
+class CutSession(requests.Session):
+    """A connection that drops after ``pages`` object pages, as a flaky border link does, for ``failures``
+    requests (by default for good)."""
+
+    def __init__(self, pages: int, failures: int = 10**6) -> None:
+        super().__init__()
+        self.pages, self.failures = pages, failures
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if "/objects/" in str(url) and str(method).upper() == "GET":
+            if self.pages <= 0 and self.failures > 0:
+                self.failures -= 1
+                raise requests.ConnectionError("connection reset by peer")
+            self.pages -= 1
+        return super().request(method, url, *args, **kwargs)

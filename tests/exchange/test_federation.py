@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
@@ -22,7 +21,7 @@ from narcotrack.store.db import session_scope
 from narcotrack.store.repo import create_incident
 from narcotrack.store.schema import AuditEvent, Incident, PartnerNode, StixProvenance
 from narcotrack.store.seed import org_id
-from tests.exchange.conftest import KEY, export, principal
+from tests.exchange.conftest import KEY, CutSession, export, principal
 from tests.exchange.medallion_peer import medallion
 from tests.exchange.test_stix_export import _rich_store
 from tests.exchange.test_taxii import _token
@@ -46,22 +45,6 @@ def _held(node: Engine, partner_id: str | None = None) -> list[str]:
         q = q.where(StixProvenance.partner_id == partner_id)
     with node.connect() as conn:
         return list(conn.scalars(q))
-
-
-class _Cut(requests.Session):
-    """A connection that drops after ``pages`` object pages, as a flaky border link does."""
-
-    def __init__(self, pages: int, failures: int = 10**6) -> None:
-        super().__init__()
-        self.pages, self.failures = pages, failures
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        if "/objects/" in str(url) and str(method).upper() == "GET":
-            if self.pages <= 0 and self.failures > 0:
-                self.failures -= 1
-                raise requests.ConnectionError("connection reset by peer")
-            self.pages -= 1
-        return super().request(method, url, *args, **kwargs)
 
 
 def _kh_and_th(engine: Engine, partner_node: Any, tmp_path: Path) -> tuple[set[str], str, Engine]:
@@ -113,11 +96,11 @@ def test_a_pull_cut_mid_way_resumes_without_loss_or_duplicates(
     with serve(engine) as url:
         kh = _partner(th, url, "KH-NACD", token)
         with pytest.raises(PartnerUnreachable, match="run the command again to resume"):
-            pull(th, kh, limit=5, session=_Cut(pages=3), retries=1, backoff=0)
+            pull(th, kh, limit=5, session=CutSession(pages=3), retries=1, backoff=0)
         before = _held(th, kh.id)
         assert 0 < len(before) < len(shared)  # the cut left part of the feed stored
         # A link that drops once more and comes back within the retries loses nothing either.
-        resumed = pull(th, kh, limit=5, session=_Cut(pages=2, failures=1), retries=2, backoff=0)
+        resumed = pull(th, kh, limit=5, session=CutSession(pages=2, failures=1), retries=2, backoff=0)
     assert resumed.collections[0].resumed_from is not None
     held = _held(th, kh.id)
     assert len(held) == len(set(held)) and set(held) == shared

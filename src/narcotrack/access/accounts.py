@@ -135,6 +135,14 @@ def _user(session: Session, user_id: str) -> User:
     return user
 
 
+def active_user(session: Session, username: str) -> User:
+    """The active account of that name: the one a command run "as" a user acts and is audited for."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise InvalidInput(f"no active user named {username!r}")
+    return user
+
+
 def set_active(session: Session, user_id: str, active: bool, *, by: User | None = None) -> None:
     """Enable or disable an account; disabling ends all its sessions and tokens at once."""
     user = _user(session, user_id)

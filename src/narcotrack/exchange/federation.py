@@ -21,9 +21,10 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar
 
 import requests
@@ -43,12 +44,12 @@ from narcotrack.errors import (
     NotAuthenticated,
     NotFound,
 )
-from narcotrack.exchange import stix_map
 from narcotrack.exchange.ids import stix_uuid
 from narcotrack.exchange.partners import Partner, auth_for
 from narcotrack.exchange.stix_export import StixExporter, as_dict
 from narcotrack.exchange.stix_import import import_objects
 from narcotrack.exchange.stix_read import kind_of
+from narcotrack.exchange.taxii_feed import parse_time, taxii_time
 from narcotrack.store.schema import Organisation, PartnerCursor, User, utcnow
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
@@ -144,9 +145,9 @@ class Client:
     def collections(self) -> list[Collection]:
         return self.call("list its collections", lambda: list(self.root.collections))
 
-    def page(self, coll: Collection, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    def page(self, coll: Collection, params: dict[str, Any]) -> tuple[dict[str, Any], Mapping[str, str]]:
         """One page of objects and its headers (taxii2-client drops the X-TAXII-Date-Added ones)."""
-        def get() -> tuple[dict[str, Any], dict[str, str]]:
+        def get() -> tuple[dict[str, Any], Mapping[str, str]]:
             resp = self.session.get(coll.objects_url, params=params, headers={"Accept": TAXII_MEDIA})
             resp.raise_for_status()
             if not resp.headers.get("content-type", "").startswith("application/taxii+json"):
@@ -154,7 +155,7 @@ class Client:
             body = resp.json()
             if not isinstance(body, dict):
                 raise ValueError("the page is not a TAXII envelope")
-            return body, dict(resp.headers)
+            return body, resp.headers  # case-insensitive
         return self.call(f"read collection {coll.title!r}", get)
 
 
@@ -222,15 +223,7 @@ def _before(stamp: str) -> str:
     """One microsecond before a TAXII timestamp: ``added_after`` is exclusive and records changed in the
     same microsecond may straddle a page boundary, so a resumed pull asks for them again (they are then
     unchanged)."""
-    value = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return (value.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    lower = {k.lower(): v for k, v in headers.items()}
-    return lower.get(name.lower())
+    return taxii_time(parse_time(stamp, "the stored cursor") - dt.timedelta(microseconds=1))
 
 
 def _cursor(engine: Engine, partner_id: str, collection_id: str) -> PartnerCursor | None:
@@ -299,12 +292,12 @@ def _pull_collection(engine: Engine, client: Client, partner: Partner, coll: Col
     # The next page is fetched while this one is stored: the partner's server and this node's checks and
     # writes then run at the same time. The cursor still moves only after a page is stored.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taxii-pull")
-    ahead: Future[tuple[dict[str, Any], dict[str, str]]] | None = pool.submit(client.page, coll, dict(params))
+    ahead: Future[tuple[dict[str, Any], Mapping[str, str]]] | None = pool.submit(client.page, coll, dict(params))
     try:
         while ahead is not None:
             body, headers = ahead.result()
             ahead = None
-            last = _header(headers, "X-TAXII-Date-Added-Last")
+            last = headers.get("X-TAXII-Date-Added-Last")
             stuck = False
             if body.get("more"):
                 token = body.get("next")
@@ -342,7 +335,7 @@ Waiting = dict[str, tuple[dict[str, Any], int, str | None, list[Any]]]
 
 
 def _store_page(engine: Engine, partner: Partner, coll: Collection, result: CollectionPull, body: dict[str, Any],
-                headers: dict[str, str], waiting: Waiting, cursor: str | None, user_id: str | None,
+                headers: Mapping[str, str], waiting: Waiting, cursor: str | None, user_id: str | None,
                 audit_org: str | None) -> tuple[Waiting, str | None]:
     """Store one page (and the objects still waiting for what they refer to); save the cursor after it."""
     result.pages += 1
@@ -353,7 +346,7 @@ def _store_page(engine: Engine, partner: Partner, coll: Collection, result: Coll
         if not isinstance(o, dict):
             result.problems.append(PulledProblem(page_no, "", "(object)", "not a JSON object; not stored"))
     result.objects += len(raw)
-    first, last = _header(headers, "X-TAXII-Date-Added-First"), _header(headers, "X-TAXII-Date-Added-Last")
+    first, last = headers.get("X-TAXII-Date-Added-First"), headers.get("X-TAXII-Date-Added-Last")
     batch = [w[0] for w in waiting.values()] + objects
     if batch:
         imported = import_objects(engine, batch, file_name=f"TAXII pull {partner.name}: {coll.title}"[:400],
@@ -422,24 +415,19 @@ def _inbox(collections: list[Collection], wanted: str | None) -> Collection:
 
 
 def _shareable(conn: Any, partner: Partner, key: bytes, since: dt.datetime | None,
-               own_refs: set[str], stats: Counter[str], persons: list[str]) -> Iterator[dict[str, Any]]:
-    """What this node's own organisations own and the partner's organisation may see, changed since."""
+               stats: Counter[str], persons: list[str]) -> Iterator[dict[str, Any]]:
+    """What this node's own organisations own and the partner's organisation may see, changed since. A
+    record pulled from elsewhere is its owner's to share, not ours."""
     with Session(bind=conn) as s:
         p = principal_for(s, org_id=partner.org_id, role="liaison")
-    exporter = StixExporter(conn, p, key, since=since)
-    for obj in map(as_dict, _chain(exporter.persons(), exporter.operations(), exporter.incidents())):
+    own = conn.scalars(select(Organisation.id).where(Organisation.domestic.is_(True))).all()
+    exporter = StixExporter(conn, p, key, since=since, owners=own)
+    for obj in map(as_dict, chain(exporter.persons(), exporter.operations(), exporter.incidents())):
         kind = kind_of(obj)
-        if (kind in RECORDS or obj["type"] == "relationship") and obj.get("created_by_ref") not in own_refs:
-            continue  # a record pulled from elsewhere is its owner's to share, not ours
         if kind in RECORDS:
             stats[kind] += 1
         yield obj
     persons += exporter.stats.persons_full
-
-
-def _chain(*parts: Iterable[Any]) -> Iterator[Any]:
-    for part in parts:
-        yield from part
 
 
 def push(engine: Engine, partner: Partner, *, user_id: str | None = None, key: bytes | None = None,
@@ -456,11 +444,11 @@ def push(engine: Engine, partner: Partner, *, user_id: str | None = None, key: b
     inbox = _inbox(client.collections(), collection)
     stored = _cursor(engine, partner.id, inbox.id)
     report = PushReport(partner.name, inbox.title, since=stored.pushed_until if stored else None)
-    since = dt.datetime.fromisoformat(report.since.replace("Z", "+00:00")) if report.since else None
+    since = parse_time(report.since, "the stored push cursor") if report.since else None
     limit = client.call("read its API root", lambda: client.root.max_content_length) or 0
     # The next push sends what changed after this one began reading. (The STIX 'modified' of the newest
     # record is no cursor: it is cut to milliseconds, so that record would be sent again every time.)
-    started = utcnow().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    started = taxii_time(utcnow())
     persons: list[str] = []
 
     def send(objs: list[dict[str, Any]]) -> None:
@@ -478,10 +466,8 @@ def push(engine: Engine, partner: Partner, *, user_id: str | None = None, key: b
         report.failures += [(str(f.get("id", "")), str(f.get("message", ""))) for f in status.failures or []]
 
     with engine.connect() as conn:
-        own = conn.scalars(select(Organisation.code).where(Organisation.domestic.is_(True))).all()
-        own_refs = {stix_map.org_stix_id(code) for code in own}
         batch: list[dict[str, Any]] = []
-        for obj in _shareable(conn, partner, key, since, own_refs, report.records, persons):
+        for obj in _shareable(conn, partner, key, since, report.records, persons):
             batch.append(obj)
             if len(batch) >= max(1, chunk):
                 send(batch)

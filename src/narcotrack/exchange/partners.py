@@ -98,26 +98,34 @@ def add_partner(session: Session, name: str, api_root: str, org_code: str, token
     if row is None:
         row = PartnerNode(id=uuid7(), name=name)
         session.add(row)
-    sealed = seal(token, _key(key))
+    key = _key(key)
+    sealed = seal(token, key)
     if len(sealed) > 400:
         raise InvalidInput("the credential is too long to store (at most about 250 characters)")
     row.org_id, row.api_root, row.token, row.distribution, row.active = org.id, api_root, sealed, distribution, True
     session.flush()
+    partner = _partner(row, org_code, key)
     record_event(session.connection(), "partner_added" if created else "partner_updated", user_id=user_id,
                  org_id=org.id, record_type="partner_node", record_id=row.id,
                  detail={"partner": name, "api_root": api_root, "org": org_code, "distribution": distribution,
-                         "auth": _partner(row, org_code, _key(key)).auth_kind})
-    return _partner(row, org_code, _key(key)), created
+                         "auth": partner.auth_kind})
+    return partner, created
 
 
-def get_partner(session: Session, name: str, *, key: bytes | None = None) -> Partner:
+def _row(session: Session, name: str) -> tuple[PartnerNode, str]:
+    """The partner of that name and its organisation's code."""
     row = session.execute(select(PartnerNode, Organisation.code).join(Organisation, Organisation.id == PartnerNode.org_id)
                           .where(PartnerNode.name == name)).first()
     if row is None:
         raise NotFound(f"no partner named {name!r} (see narcotrack partners list)")
     if not row[0].active:
         raise InvalidInput(f"partner {name!r} was removed; add it again to use it")
-    return _partner(row[0], row[1], _key(key))
+    return row[0], row[1]
+
+
+def get_partner(session: Session, name: str, *, key: bytes | None = None) -> Partner:
+    row, code = _row(session, name)
+    return _partner(row, code, _key(key))
 
 
 @dataclass
@@ -130,25 +138,21 @@ def list_partners(session: Session, *, include_removed: bool = False, key: bytes
     q = select(PartnerNode, Organisation.code).join(Organisation, Organisation.id == PartnerNode.org_id)
     if not include_removed:
         q = q.where(PartnerNode.active.is_(True))
-    out = []
-    for row, code in session.execute(q.order_by(PartnerNode.name)):
-        cursors = session.scalars(select(PartnerCursor).where(PartnerCursor.partner_id == row.id)
-                                  .order_by(PartnerCursor.collection_id)).all()
-        out.append(PartnerInfo(_partner(row, code, _key(key), strict=False), list(cursors)))
-    return out
+    rows = session.execute(q.order_by(PartnerNode.name)).all()
+    cursors: dict[str, list[PartnerCursor]] = {row.id: [] for row, _ in rows}
+    for c in session.scalars(select(PartnerCursor).where(PartnerCursor.partner_id.in_(list(cursors)))
+                             .order_by(PartnerCursor.collection_id)) if cursors else []:
+        cursors[c.partner_id].append(c)
+    key = _key(key)
+    return [PartnerInfo(_partner(row, code, key, strict=False), cursors[row.id]) for row, code in rows]
 
 
-def remove_partner(session: Session, name: str, *, user_id: str | None = None) -> Partner:
+def remove_partner(session: Session, name: str, *, user_id: str | None = None) -> None:
     """Deactivate a partner: records pulled from it keep their provenance; its credential is erased."""
-    row = session.execute(select(PartnerNode, Organisation.code).join(Organisation, Organisation.id == PartnerNode.org_id)
-                          .where(PartnerNode.name == name, PartnerNode.active.is_(True))).first()
-    if row is None:
-        raise NotFound(f"no partner named {name!r} (see narcotrack partners list)")
-    partner = _partner(row[0], row[1], b"", strict=False)  # its credential is not needed to remove it
-    session.execute(update(PartnerNode).where(PartnerNode.id == partner.id).values(active=False, token=""))
-    record_event(session.connection(), "partner_removed", user_id=user_id, org_id=partner.org_id,
-                 record_type="partner_node", record_id=partner.id, detail={"partner": name})
-    return partner
+    row, _ = _row(session, name)
+    session.execute(update(PartnerNode).where(PartnerNode.id == row.id).values(active=False, token=""))
+    record_event(session.connection(), "partner_removed", user_id=user_id, org_id=row.org_id,
+                 record_type="partner_node", record_id=row.id, detail={"partner": name})
 
 
 @dataclass(frozen=True)

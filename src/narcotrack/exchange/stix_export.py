@@ -80,8 +80,10 @@ class StixExporter:
     """One export for one principal: yields STIX objects (as ``stix2`` objects) in a stable order."""
 
     def __init__(self, conn: Connection, principal: Principal, key: bytes, *,
-                 since: dt.datetime | None = None, chunk: int = CHUNK) -> None:
+                 since: dt.datetime | None = None, chunk: int = CHUNK, owners: Iterable[str] | None = None) -> None:
         self.conn, self.p, self.key, self.since, self.chunk = conn, principal, key, since, chunk
+        # Only records these organisations own (a push sends this node's own records, not its partners').
+        self.owners = sorted(owners) if owners is not None else None
         self.stats = ExportStats()
         self._seen: set[str] = set()
         orgs = conn.execute(select(Organisation.__table__)).mappings().all()
@@ -142,6 +144,8 @@ class StixExporter:
         cond = and_(visible_filter(self.p, table), c.marking.notin_(sorted(NEVER_EXPORTED)))
         if self.since is not None:
             cond = and_(cond, c.updated_at > self.since)
+        if self.owners is not None:
+            cond = and_(cond, c.owner_org_id.in_(self.owners))
         last: tuple[Any, str] | None = None
         while True:
             q = select(table).where(cond)
